@@ -1,0 +1,252 @@
+package emitter
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// sharedMaxPending bounds the asynchronous publishes in flight on the
+// JetStream handle returned by Broker.JetStream.
+const sharedMaxPending = 1024
+
+var (
+	// brokers holds one *brokerEntry per absolute store directory. A config
+	// reload starts the new app before it stops the old one, so the count
+	// goes from 1 to 2 and back to 1 and the server keeps running.
+	brokers = caddy.NewUsagePool()
+
+	// storeLocks maps an absolute store directory to a channel of capacity
+	// 1 that is full while a server owns the directory. The pool alone
+	// does not ensure this: it removes an entry before destructing it, so
+	// a new Acquire could otherwise start a second server on a store that
+	// the old server is still closing. nats-server itself does not lock
+	// the store directory.
+	storeLocks sync.Map
+)
+
+// Broker is the embedded NATS server with JetStream, its in-process
+// client connection and the event publisher, shared by every config that
+// uses the same store directory.
+type Broker struct {
+	storeDir  string
+	logger    *zap.Logger
+	server    *server.Server
+	client    *inProcessConn
+	js        jetstream.JetStream
+	publisher *Publisher
+
+	// queueSize is the capacity the publisher was created with, which
+	// cannot change while the broker runs.
+	queueSize int
+
+	// refs counts the Acquire calls not yet matched by Release, so that an
+	// extra Release fails instead of releasing a later broker on the same
+	// store directory.
+	refs atomic.Int32
+
+	unlockStore func()
+}
+
+// brokerEntry is the pool value. It keeps Destruct off the exported API
+// of Broker, so callers can only stop a broker through Release.
+type brokerEntry struct {
+	broker *Broker
+}
+
+func (e *brokerEntry) Destruct() error {
+	return e.broker.destruct()
+}
+
+// Acquire returns the broker for cfg.StoreDir, starting the embedded
+// server, its client connection and the publisher on first use. Call
+// Release exactly once for every successful Acquire.
+//
+// When the broker already runs, it is returned as it is, with two
+// changes from cfg and hooks: the publisher uses hooks from now on and a
+// new DrainTimeout. A different QueueSize is logged as a warning and takes
+// effect only after Caddy restarts.
+//
+// Acquire does not create streams: call EnsureStreams on JetStream()
+// after it. Events enqueued before the streams exist are retried until
+// they can be stored.
+func Acquire(cfg *Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if cfg.StoreDir == "" || !filepath.IsAbs(cfg.StoreDir) {
+		return nil, fmt.Errorf("acquiring NATS broker: store_dir %q is not an absolute path; call Config.Provision first", cfg.StoreDir)
+	}
+	config := *cfg
+	if err := config.Provision(); err != nil {
+		return nil, err
+	}
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+
+	value, loaded, err := brokers.LoadOrNew(config.StoreDir, func() (caddy.Destructor, error) {
+		b, err := newBroker(config, logger, hooks)
+		if err != nil {
+			return nil, err
+		}
+		return &brokerEntry{broker: b}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	b := value.(*brokerEntry).broker
+	b.refs.Add(1)
+	if loaded {
+		b.update(config, logger, hooks)
+	}
+	return b, nil
+}
+
+// JetStream returns the JetStream handle on the broker's connection.
+func (b *Broker) JetStream() jetstream.JetStream {
+	return b.js
+}
+
+// Conn returns the in-process client connection to the embedded server.
+// It stays open until the last Release.
+func (b *Broker) Conn() *nats.Conn {
+	return b.client.conn
+}
+
+// Publisher returns the publisher that stores events in JetStream.
+func (b *Broker) Publisher() *Publisher {
+	return b.publisher
+}
+
+// Release drops one reference. When the last reference goes, the broker
+// stops: the publisher stops accepting events and publishes what is
+// queued, bounded by DrainTimeout, then the client connection is drained
+// and closed and the server shuts down. Release returns once the server
+// has stopped.
+func (b *Broker) Release() error {
+	if b.refs.Add(-1) < 0 {
+		b.refs.Add(1)
+		return fmt.Errorf("releasing NATS broker for %q: released more times than acquired; call Release once per successful Acquire", b.storeDir)
+	}
+	if _, err := brokers.Delete(b.storeDir); err != nil {
+		return fmt.Errorf("stopping NATS broker for %q: %w", b.storeDir, err)
+	}
+	return nil
+}
+
+// newBroker takes the store directory's lock and starts a broker on it.
+func newBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
+	unlock, err := lockStore(cfg.StoreDir, time.Duration(cfg.StartTimeout))
+	if err != nil {
+		return nil, err
+	}
+	b, err := startBroker(cfg, logger, hooks)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	b.unlockStore = unlock
+	return b, nil
+}
+
+func startBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
+	start := time.Now()
+
+	s, err := startServer(cfg.StoreDir, time.Duration(cfg.StartTimeout), logger)
+	if err != nil {
+		return nil, err
+	}
+
+	client, err := connectInProcess(s, cfg.StoreDir, logger)
+	if err != nil {
+		shutdownServer(s)
+		return nil, err
+	}
+
+	js, err := jetstream.New(client.conn, jetstream.WithPublishAsyncMaxPending(sharedMaxPending))
+	if err != nil {
+		client.conn.Close()
+		shutdownServer(s)
+		return nil, fmt.Errorf("creating JetStream handle for %q: %w", cfg.StoreDir, err)
+	}
+
+	publisher, err := newPublisher(client.conn, cfg, logger, hooks)
+	if err != nil {
+		client.conn.Close()
+		shutdownServer(s)
+		return nil, err
+	}
+	publisher.start()
+
+	logger.Info("embedded NATS server started",
+		zap.String("store_dir", cfg.StoreDir),
+		zap.String("server_name", s.Name()),
+		zap.String("nats_version", server.VERSION),
+		zap.Int("queue_size", cfg.QueueSize),
+		zap.Duration("duration", time.Since(start)))
+
+	return &Broker{
+		storeDir:  cfg.StoreDir,
+		logger:    logger,
+		server:    s,
+		client:    client,
+		js:        js,
+		publisher: publisher,
+		queueSize: cfg.QueueSize,
+	}, nil
+}
+
+// update applies the settings of a later Acquire to a running broker.
+func (b *Broker) update(cfg Config, logger *zap.Logger, hooks Hooks) {
+	b.publisher.setHooks(hooks)
+	b.publisher.setDrainTimeout(time.Duration(cfg.DrainTimeout))
+	if cfg.QueueSize != b.queueSize {
+		logger.Warn("queue_size change takes effect only after Caddy restarts; config reloads keep the running publisher",
+			zap.String("store_dir", b.storeDir),
+			zap.Int("queue_size", b.queueSize),
+			zap.Int("configured_queue_size", cfg.QueueSize))
+	}
+}
+
+// destruct stops the broker in dependency order: the publisher first, as
+// it uses the connection, then the connection, then the server.
+func (b *Broker) destruct() error {
+	defer b.unlockStore()
+	start := time.Now()
+
+	b.publisher.close()
+	b.client.close(b.logger)
+	b.server.Shutdown()
+	b.server.WaitForShutdown()
+
+	b.logger.Info("embedded NATS server stopped",
+		zap.String("store_dir", b.storeDir),
+		zap.Duration("duration", time.Since(start)))
+	return nil
+}
+
+// lockStore waits until no other broker owns storeDir, for at most
+// timeout, and returns the function that releases it.
+func lockStore(storeDir string, timeout time.Duration) (func(), error) {
+	value, _ := storeLocks.LoadOrStore(storeDir, make(chan struct{}, 1))
+	lock := value.(chan struct{})
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case lock <- struct{}{}:
+		return func() { <-lock }, nil
+	case <-timer.C:
+		return nil, fmt.Errorf("starting embedded NATS server in %q: the previous server on this store did not stop within %s; retry later or raise start_timeout", storeDir, timeout)
+	}
+}
