@@ -1,0 +1,222 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// maxResponseBytes is how much of a response body is read and kept in the
+// attempt log; the rest is never read.
+const maxResponseBytes = 4 << 10
+
+// userAgent is sent unless the endpoint configures its own User-Agent.
+const userAgent = "caddy-webhooks"
+
+// Error classes of failed attempts, as stored in the attempt log.
+const (
+	ClassDNS          = "dns"
+	ClassRefused      = "refused"
+	ClassTLS          = "tls"
+	ClassTimeout      = "timeout"
+	ClassReset        = "reset"
+	ClassConnection   = "connection"
+	ClassStatus       = "status"
+	ClassRedirect     = "redirect"
+	ClassInvalidEvent = "invalid_event"
+)
+
+// sender makes the HTTP requests of one endpoint.
+type sender struct {
+	client  *http.Client
+	url     string
+	headers http.Header
+	keys    [][]byte
+	timeout time.Duration
+}
+
+// attemptResult describes one HTTP attempt. errorClass is empty on a 2xx
+// response.
+type attemptResult struct {
+	start      time.Time
+	duration   time.Duration
+	statusCode int
+	errorClass string
+	err        error
+	retryAfter time.Duration
+	response   []byte
+}
+
+func (r *attemptResult) succeeded() bool {
+	return r.errorClass == ""
+}
+
+func newHTTPClient(concurrency int) *http.Client {
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		// Proxy stays nil, so webhooks go straight to the endpoint even
+		// when HTTP_PROXY is set, and the dialed address is the endpoint's.
+		DialContext:         dialer.DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        concurrency,
+		MaxIdleConnsPerHost: concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	return &http.Client{
+		Transport: transport,
+		// A redirect is reported as a failed attempt instead of followed,
+		// so a webhook never goes to an address that was not configured.
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// send POSTs the payload once and classifies the result. A canceled ctx
+// ends the attempt early.
+func (s *sender) send(ctx context.Context, ev *event) (res attemptResult) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+
+	res.start = time.Now()
+	defer func() { res.duration = time.Since(res.start) }()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(ev.payload))
+	if err != nil {
+		res.errorClass = ClassConnection
+		res.err = fmt.Errorf("building request: %w", unwrapURLError(err))
+		return res
+	}
+	s.setHeaders(req.Header, ev, res.start)
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		res.errorClass = classifyError(err)
+		res.err = unwrapURLError(err)
+		return res
+	}
+	defer resp.Body.Close()
+
+	res.statusCode = resp.StatusCode
+	// The status decides the outcome, so a body that fails to arrive in
+	// time only shortens the stored snippet.
+	res.response, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	classifyStatus(&res, resp, time.Now())
+	return res
+}
+
+func (s *sender) setHeaders(h http.Header, ev *event, timestamp time.Time) {
+	h.Set("User-Agent", userAgent)
+	for name, values := range s.headers {
+		h.Del(name)
+		for _, v := range values {
+			h.Add(name, v)
+		}
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Webhook-Id", ev.id)
+	h.Set("Webhook-Timestamp", strconv.FormatInt(timestamp.Unix(), 10))
+	if len(s.keys) > 0 {
+		h.Set("Webhook-Signature", Sign(s.keys, ev.id, timestamp, ev.payload))
+	}
+}
+
+// classifyStatus fills in the error class of a response that arrived.
+func classifyStatus(res *attemptResult, resp *http.Response, now time.Time) {
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code <= 299:
+		return
+	case code >= 300 && code <= 399:
+		res.errorClass = ClassRedirect
+		res.err = fmt.Errorf("receiver redirected with %s to %q, and redirects are not followed: set the endpoint url to the final address", resp.Status, resp.Header.Get("Location"))
+	default:
+		res.errorClass = ClassStatus
+		res.err = fmt.Errorf("receiver responded with %s", resp.Status)
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		}
+	}
+}
+
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+// It returns 0 when the value is missing, invalid or already past.
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0
+	}
+	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil {
+		if seconds <= 0 {
+			return 0
+		}
+		// Larger values would overflow time.Duration; any cap is far below.
+		return time.Duration(min(seconds, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if date, err := http.ParseTime(value); err == nil && date.After(now) {
+		return date.Sub(now)
+	}
+	return 0
+}
+
+// classifyError maps a transport error to an error class of the attempt log.
+func classifyError(err error) string {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &dnsErr):
+		return ClassDNS
+	case errors.Is(err, context.DeadlineExceeded):
+		return ClassTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ClassRefused
+	case isTLSError(err):
+		return ClassTLS
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ClassReset
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return ClassTimeout
+	default:
+		return ClassConnection
+	}
+}
+
+func isTLSError(err error) bool {
+	var (
+		verifyErr    *tls.CertificateVerificationError
+		recordErr    tls.RecordHeaderError
+		alertErr     tls.AlertError
+		authorityErr x509.UnknownAuthorityError
+		hostnameErr  x509.HostnameError
+		invalidErr   x509.CertificateInvalidError
+	)
+	return errors.As(err, &verifyErr) ||
+		errors.As(err, &recordErr) ||
+		errors.As(err, &alertErr) ||
+		errors.As(err, &authorityErr) ||
+		errors.As(err, &hostnameErr) ||
+		errors.As(err, &invalidErr)
+}
+
+// unwrapURLError drops the "Post <url>:" prefix of client errors, because
+// an endpoint URL may carry a token.
+func unwrapURLError(err error) error {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err
+	}
+	return err
+}

@@ -1,0 +1,201 @@
+package delivery
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSendClassifiesResults(t *testing.T) {
+	closedPort := func(t *testing.T) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return "http://" + addr + "/hook"
+	}
+	serve := func(t *testing.T, handler http.HandlerFunc) string {
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+
+	tests := []struct {
+		name       string
+		url        func(t *testing.T) string
+		wantClass  string
+		wantStatus int
+		wantError  string
+	}{
+		{
+			name:       "success",
+			url:        func(t *testing.T) string { return serve(t, func(w http.ResponseWriter, _ *http.Request) {}) },
+			wantClass:  "",
+			wantStatus: http.StatusOK,
+		},
+		{
+			name:      "refused",
+			url:       closedPort,
+			wantClass: ClassRefused,
+			wantError: "connection refused",
+		},
+		{
+			name: "timeout",
+			url: func(t *testing.T) string {
+				return serve(t, func(w http.ResponseWriter, r *http.Request) {
+					select {
+					case <-r.Context().Done():
+					case <-time.After(5 * time.Second):
+					}
+				})
+			},
+			wantClass: ClassTimeout,
+		},
+		{
+			name: "status",
+			url: func(t *testing.T) string {
+				return serve(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) })
+			},
+			wantClass:  ClassStatus,
+			wantStatus: http.StatusNotFound,
+			wantError:  "404 Not Found",
+		},
+		{
+			name: "redirect",
+			url: func(t *testing.T) string {
+				return serve(t, func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, "/moved-here", http.StatusFound)
+				})
+			},
+			wantClass:  ClassRedirect,
+			wantStatus: http.StatusFound,
+			wantError:  `"/moved-here"`,
+		},
+		{
+			name: "reset",
+			url: func(t *testing.T) string {
+				return serve(t, func(w http.ResponseWriter, _ *http.Request) {
+					conn, _, err := http.NewResponseController(w).Hijack()
+					if err != nil {
+						t.Errorf("hijacking: %v", err)
+						return
+					}
+					if tcp, ok := conn.(*net.TCPConn); ok {
+						_ = tcp.SetLinger(0)
+					}
+					conn.Close()
+				})
+			},
+			wantClass: ClassReset,
+		},
+		{
+			name: "tls",
+			url: func(t *testing.T) string {
+				srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+				t.Cleanup(srv.Close)
+				return srv.URL
+			},
+			wantClass: ClassTLS,
+			wantError: "certificate",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := tt.url(t)
+			s := &sender{client: newHTTPClient(1), url: url, timeout: 300 * time.Millisecond}
+			res := s.send(t.Context(), &event{id: "evt", payload: []byte(`{}`)})
+
+			if res.errorClass != tt.wantClass {
+				t.Errorf("error class = %q, want %q (error: %v)", res.errorClass, tt.wantClass, res.err)
+			}
+			if res.statusCode != tt.wantStatus {
+				t.Errorf("status code = %d, want %d", res.statusCode, tt.wantStatus)
+			}
+			if tt.wantError != "" && (res.err == nil || !strings.Contains(res.err.Error(), tt.wantError)) {
+				t.Errorf("error = %v, want it to contain %q", res.err, tt.wantError)
+			}
+			if res.err != nil && strings.Contains(res.err.Error(), url) {
+				t.Errorf("error %q contains the endpoint url", res.err)
+			}
+		})
+	}
+}
+
+func TestSendReadsAtMost4KiB(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 10000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+
+	s := &sender{client: newHTTPClient(1), url: srv.URL, timeout: time.Second}
+	res := s.send(t.Context(), &event{id: "evt", payload: []byte(`{}`)})
+	if len(res.response) != maxResponseBytes {
+		t.Errorf("stored %d bytes of the response, want %d", len(res.response), maxResponseBytes)
+	}
+}
+
+func TestClassifyDNSError(t *testing.T) {
+	err := &net.DNSError{Err: "no such host", Name: "hooks.example.invalid", IsNotFound: true}
+	if got := classifyError(err); got != ClassDNS {
+		t.Errorf("class = %q, want %q", got, ClassDNS)
+	}
+	if got := classifyError(errors.New("something else")); got != ClassConnection {
+		t.Errorf("class of an unknown error = %q, want %q", got, ClassConnection)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 4, 19, 20, 0, 0, time.UTC)
+	tests := []struct {
+		value string
+		want  time.Duration
+	}{
+		{"", 0},
+		{"1", time.Second},
+		{" 120 ", 2 * time.Minute},
+		{"0", 0},
+		{"-5", 0},
+		{"soon", 0},
+		{"Fri, 04 Dec 2026 19:21:30 GMT", 90 * time.Second},
+		{"Fri, 04 Dec 2026 19:00:00 GMT", 0},
+		{"99999999999999999", 365 * 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.value, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.value, got, tt.want)
+		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	r := &runner{retry: []time.Duration{10 * time.Second, time.Minute}, retryAfterMax: time.Hour}
+	tests := []struct {
+		name     string
+		attempt  int
+		res      attemptResult
+		min, max time.Duration
+	}{
+		{"schedule with jitter", 1, attemptResult{}, 8 * time.Second, 12 * time.Second},
+		{"second delay", 2, attemptResult{}, 48 * time.Second, 72 * time.Second},
+		{"retry-after", 1, attemptResult{retryAfter: 30 * time.Minute}, 30 * time.Minute, 30 * time.Minute},
+		{"retry-after capped", 1, attemptResult{retryAfter: 5 * time.Hour}, time.Hour, time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 100 {
+				if got := r.retryDelay(tt.attempt, &tt.res); got < tt.min || got > tt.max {
+					t.Fatalf("delay = %s, want %s to %s", got, tt.min, tt.max)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,372 @@
+// Package delivery sends the events stored in JetStream to webhook endpoints.
+//
+// Each endpoint has a durable pull consumer on the events stream. Workers
+// fetch one message at a time, sign the stored payload as a Standard Webhook,
+// POST it, and then acknowledge the message, schedule a retry with
+// NakWithDelay, write a dead letter, or disable the endpoint. Every attempt
+// is logged and recorded in the attempts stream.
+package delivery
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+)
+
+// Defaults of the endpoint settings.
+const (
+	DefaultTimeout       = 15 * time.Second
+	DefaultConcurrency   = 16
+	DefaultRetryAfterMax = time.Hour
+
+	// MaxConcurrency bounds Concurrency. Every worker keeps one pull request
+	// waiting on the consumer, and nats-server v2.15.3 accepts at most 512
+	// waiting pull requests per consumer (JSWaitQueueDefaultMax). The bound
+	// leaves room for the old and the new config to run side by side during
+	// a reload.
+	MaxConcurrency = 256
+)
+
+// DefaultRetry returns the delays between attempts that the Standard Webhooks
+// specification suggests: after the first attempt, 5s, 5m, 30m, 2h, 5h, 10h,
+// 14h, 20h and 24h, so the last attempt is about three days after the first.
+func DefaultRetry() []time.Duration {
+	return []time.Duration{
+		5 * time.Second,
+		5 * time.Minute,
+		30 * time.Minute,
+		2 * time.Hour,
+		5 * time.Hour,
+		10 * time.Hour,
+		14 * time.Hour,
+		20 * time.Hour,
+		24 * time.Hour,
+	}
+}
+
+// Endpoint is one webhook destination: an element of the JSON config array
+// apps.webhooks.endpoints.
+type Endpoint struct {
+	// Name identifies the endpoint in logs, metrics, the attempt log and the
+	// admin API. It may contain only ASCII letters, digits, '_' and '-', and
+	// must be unique. The endpoint's durable consumer is named
+	// "dest_<name>", so renaming an endpoint starts a new consumer that
+	// receives only events published after the rename.
+	Name string `json:"name"`
+
+	// URL receives the webhooks as POST requests. The scheme must be http or
+	// https.
+	URL string `json:"url"`
+
+	// Events lists the event types delivered to this endpoint. An entry may
+	// be a pattern as in NATS subjects: '*' matches exactly one token and a
+	// final '>' matches one or more tokens, so `order.*` matches
+	// `order.created` but not `order.item.added`. Patterns must not overlap.
+	// At least one entry is required.
+	Events []string `json:"events"`
+
+	// Secrets sign the webhooks as the Standard Webhooks specification
+	// describes. Each secret is `whsec_` followed by 24 to 64 random bytes
+	// in standard base64; make one with
+	// `echo whsec_$(openssl rand -base64 32)`. With several secrets, every
+	// request carries one signature per secret, so a receiver can switch to
+	// a new secret without missing a webhook. Values may use `{env.*}` and
+	// `{file.*}` placeholders, which are resolved at provisioning. The
+	// resolved secrets never appear in logs or errors. Without secrets the
+	// webhooks are sent unsigned and a warning is logged.
+	Secrets []string `json:"secrets,omitempty"`
+
+	// Headers are added to every request. Values may use `{env.*}` and
+	// `{file.*}` placeholders. They cannot replace `Content-Type`,
+	// `webhook-id`, `webhook-timestamp` or `webhook-signature`, nor the
+	// headers that the HTTP client sets itself (`Host`, `Content-Length`,
+	// `Transfer-Encoding`, `Connection`). `User-Agent` may be replaced.
+	Headers http.Header `json:"headers,omitempty"`
+
+	// Timeout bounds one attempt, from dialing to the last byte of the
+	// response that is read. Default: `15s`.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Retry lists the delays after the first, second, … failed attempt, so
+	// an event gets at most 1+len(Retry) attempts before it is
+	// dead-lettered. Each delay varies randomly by up to 20% in both
+	// directions, so retries of many events do not arrive together.
+	// Default: `5s 5m 30m 2h 5h 10h 14h 20h 24h`, the schedule that the
+	// Standard Webhooks specification suggests (about three days).
+	Retry []caddy.Duration `json:"retry,omitempty"`
+
+	// Concurrency is the maximum number of attempts in flight to this
+	// endpoint, from 1 to 256. Default: `16`, or `1` when Ordered is set.
+	Concurrency int `json:"concurrency,omitempty"`
+
+	// Rate is the maximum number of attempts per second to this endpoint.
+	// Fractions are allowed (`0.5` is one attempt every two seconds).
+	// Default: `0`, no limit.
+	Rate float64 `json:"rate,omitempty"`
+
+	// Ordered delivers one event at a time, in the order the events were
+	// stored. An event waiting for its next retry holds back all later
+	// events of this endpoint. Concurrency must be 1 or unset.
+	Ordered bool `json:"ordered,omitempty"`
+
+	// RetryAfterMax is the maximum wait that a receiver can request with
+	// `Retry-After` on a 429 or 503 response. Default: `1h`.
+	RetryAfterMax caddy.Duration `json:"retry_after_max,omitempty"`
+
+	// AllowPrivate permits delivery to loopback, private and link-local
+	// addresses.
+	//
+	// TODO: no outbound address check exists yet, so every address is
+	// reachable whatever this is set to.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+
+	// Set by Provision: the decoded secrets and the headers with their
+	// placeholders resolved. They must never be logged.
+	secrets     [][]byte
+	headers     http.Header
+	provisioned bool
+}
+
+var endpointNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// reservedHeaders are set by the worker or the HTTP client and cannot be
+// configured.
+var reservedHeaders = []string{
+	"Content-Type",
+	"Webhook-Id",
+	"Webhook-Timestamp",
+	"Webhook-Signature",
+	"Host",
+	"Content-Length",
+	"Transfer-Encoding",
+	"Connection",
+}
+
+// Provision resolves the placeholders in the secrets and header values,
+// decodes the secrets and fills in the defaults. A nil repl uses
+// caddy.NewReplacer, which resolves `{env.*}` and `{file.*}`. Errors name
+// the placeholder or the secret's position, never a resolved value.
+func (e *Endpoint) Provision(repl *caddy.Replacer) error {
+	if repl == nil {
+		repl = caddy.NewReplacer()
+	}
+	e.setDefaults()
+
+	e.secrets = make([][]byte, 0, len(e.Secrets))
+	for i, raw := range e.Secrets {
+		resolved, err := repl.ReplaceOrErr(raw, true, true)
+		if err != nil {
+			return fmt.Errorf("endpoint %q: resolving secret %d: %w", e.Name, i+1, err)
+		}
+		key, err := ParseSecret(resolved)
+		if err != nil {
+			return fmt.Errorf("endpoint %q: secret %d: %w", e.Name, i+1, err)
+		}
+		e.secrets = append(e.secrets, key)
+	}
+
+	e.headers = make(http.Header, len(e.Headers))
+	for name, values := range e.Headers {
+		for _, raw := range values {
+			resolved, err := repl.ReplaceOrErr(raw, true, true)
+			if err != nil {
+				return fmt.Errorf("endpoint %q: resolving header %s: %w", e.Name, name, err)
+			}
+			if !httpguts.ValidHeaderFieldValue(resolved) {
+				return fmt.Errorf("endpoint %q: header %s contains a line break or control character after resolving placeholders: remove it", e.Name, name)
+			}
+			e.headers.Add(name, resolved)
+		}
+	}
+	e.provisioned = true
+	return nil
+}
+
+func (e *Endpoint) setDefaults() {
+	if e.Timeout == 0 {
+		e.Timeout = caddy.Duration(DefaultTimeout)
+	}
+	if len(e.Retry) == 0 {
+		for _, d := range DefaultRetry() {
+			e.Retry = append(e.Retry, caddy.Duration(d))
+		}
+	}
+	if e.Concurrency == 0 {
+		e.Concurrency = DefaultConcurrency
+		if e.Ordered {
+			e.Concurrency = 1
+		}
+	}
+	if e.RetryAfterMax == 0 {
+		e.RetryAfterMax = caddy.Duration(DefaultRetryAfterMax)
+	}
+}
+
+// Validate checks the endpoint's settings. Secrets that contain placeholders
+// are checked by Provision once resolved.
+func (e *Endpoint) Validate() error {
+	if !endpointNamePattern.MatchString(e.Name) {
+		return fmt.Errorf("invalid endpoint name %q: use one or more of A-Z, a-z, 0-9, '_' and '-'", e.Name)
+	}
+	checks := []func() error{
+		e.validateURL,
+		e.validateEvents,
+		e.validateSecrets,
+		e.validateHeaders,
+		e.validateLimits,
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return fmt.Errorf("endpoint %q: %w", e.Name, err)
+		}
+	}
+	return nil
+}
+
+func (e *Endpoint) validateURL() error {
+	if e.URL == "" {
+		return errors.New("url is missing: set the http or https address that receives the webhooks")
+	}
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		// The parse error quotes the URL, which may carry a token.
+		return errors.New("parsing url: it is not a valid URL; use an address such as https://hooks.example.com/orders")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("invalid url %q: scheme must be http or https", u.Redacted())
+	}
+	if u.Host == "" {
+		return fmt.Errorf("invalid url %q: host is missing", u.Redacted())
+	}
+	return nil
+}
+
+func (e *Endpoint) validateEvents() error {
+	if len(e.Events) == 0 {
+		return errors.New("events is empty: list at least one event type or pattern, such as 'order.created' or 'order.*'")
+	}
+	for i, pattern := range e.Events {
+		if err := emitter.ValidateEventPattern(pattern); err != nil {
+			return err
+		}
+		for _, earlier := range e.Events[:i] {
+			if patternsOverlap(earlier, pattern) {
+				return fmt.Errorf("event patterns %q and %q overlap, which JetStream rejects for one consumer: keep only the broader one", earlier, pattern)
+			}
+		}
+	}
+	return nil
+}
+
+// patternsOverlap reports whether some subject matches both NATS subject
+// patterns.
+func patternsOverlap(a, b string) bool {
+	ta, tb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; ; i++ {
+		if i == len(ta) || i == len(tb) {
+			// '>' needs at least one more token, so only equal lengths match.
+			return len(ta) == len(tb)
+		}
+		x, y := ta[i], tb[i]
+		switch {
+		case x == ">" || y == ">":
+			return true
+		case x == "*" || y == "*" || x == y:
+			continue
+		default:
+			return false
+		}
+	}
+}
+
+func (e *Endpoint) validateSecrets() error {
+	for i, raw := range e.Secrets {
+		if strings.ContainsAny(raw, "{}") {
+			continue
+		}
+		if _, err := ParseSecret(raw); err != nil {
+			return fmt.Errorf("secret %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (e *Endpoint) validateHeaders() error {
+	for name := range e.Headers {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("invalid header name %q: use letters, digits and '-'", name)
+		}
+		for _, reserved := range reservedHeaders {
+			if strings.EqualFold(name, reserved) {
+				return fmt.Errorf("header %q cannot be configured because the webhook sender sets it: remove it", name)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Endpoint) validateLimits() error {
+	if e.Timeout < 0 {
+		return fmt.Errorf("invalid timeout %s: must not be negative", time.Duration(e.Timeout))
+	}
+	for i, d := range e.Retry {
+		if d < 0 {
+			return fmt.Errorf("invalid retry delay %d (%s): delays must not be negative", i+1, time.Duration(d))
+		}
+	}
+	if e.Concurrency < 0 || e.Concurrency > MaxConcurrency {
+		return fmt.Errorf("invalid concurrency %d: use 1 to %d", e.Concurrency, MaxConcurrency)
+	}
+	if e.Ordered && e.Concurrency > 1 {
+		return fmt.Errorf("concurrency %d conflicts with ordered, which delivers one event at a time: remove one of them", e.Concurrency)
+	}
+	if e.Rate < 0 || math.IsNaN(e.Rate) || math.IsInf(e.Rate, 0) {
+		return fmt.Errorf("invalid rate %v: use attempts per second, or 0 for no limit", e.Rate)
+	}
+	if e.RetryAfterMax < 0 {
+		return fmt.Errorf("invalid retry_after_max %s: must not be negative", time.Duration(e.RetryAfterMax))
+	}
+	return nil
+}
+
+// ValidateEndpoints validates each endpoint and checks that their names are
+// unique.
+func ValidateEndpoints(endpoints []*Endpoint) error {
+	seen := make(map[string]bool, len(endpoints))
+	for i, e := range endpoints {
+		if e == nil {
+			return fmt.Errorf("endpoint %d is null: remove it or give it a name, url and events", i+1)
+		}
+		if err := e.Validate(); err != nil {
+			return err
+		}
+		if seen[e.Name] {
+			return fmt.Errorf("two endpoints are named %q: give each a unique name", e.Name)
+		}
+		seen[e.Name] = true
+	}
+	return nil
+}
+
+// retryDelays returns the configured retry schedule, or the default one for
+// an endpoint that was not provisioned.
+func (e *Endpoint) retryDelays() []time.Duration {
+	if len(e.Retry) == 0 {
+		return DefaultRetry()
+	}
+	delays := make([]time.Duration, len(e.Retry))
+	for i, d := range e.Retry {
+		delays[i] = time.Duration(d)
+	}
+	return delays
+}

@@ -1,0 +1,185 @@
+package delivery
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+func validEndpoint() *Endpoint {
+	return &Endpoint{
+		Name:    "orders",
+		URL:     "https://hooks.example.com/orders",
+		Events:  []string{"order.*", "payment.failed"},
+		Secrets: []string{testSecret('s')},
+	}
+}
+
+func TestEndpointValidate(t *testing.T) {
+	tests := []struct {
+		name      string
+		configure func(*Endpoint)
+		want      []string // substrings of the error; none means valid
+	}{
+		{name: "valid", configure: func(*Endpoint) {}},
+		{name: "bad name", configure: func(e *Endpoint) { e.Name = "orders hook" }, want: []string{`"orders hook"`, "A-Z"}},
+		{name: "empty name", configure: func(e *Endpoint) { e.Name = "" }, want: []string{`""`}},
+		{name: "ftp url", configure: func(e *Endpoint) { e.URL = "ftp://hooks.example.com/x" }, want: []string{`"ftp://hooks.example.com/x"`, "http or https"}},
+		{name: "url without host", configure: func(e *Endpoint) { e.URL = "https:///x" }, want: []string{"host is missing"}},
+		{name: "url password hidden", configure: func(e *Endpoint) { e.URL = "ftp://user:hunter2@hooks.example.com/" }, want: []string{"xxxxx"}},
+		{name: "missing url", configure: func(e *Endpoint) { e.URL = "" }, want: []string{"url is missing"}},
+		{name: "missing events", configure: func(e *Endpoint) { e.Events = nil }, want: []string{`"orders"`, "events is empty"}},
+		{name: "bad pattern", configure: func(e *Endpoint) { e.Events = []string{"order.>.x"} }, want: []string{`"order.>.x"`}},
+		{name: "overlapping patterns", configure: func(e *Endpoint) { e.Events = []string{"order.*", "order.created"} }, want: []string{`"order.*"`, `"order.created"`, "overlap"}},
+		{name: "negative delay", configure: func(e *Endpoint) { e.Retry = []caddy.Duration{ms(100), ms(-5)} }, want: []string{"retry delay 2", "-5ms"}},
+		{name: "negative timeout", configure: func(e *Endpoint) { e.Timeout = ms(-1) }, want: []string{"timeout -1ms"}},
+		{name: "secret without prefix", configure: func(e *Endpoint) { e.Secrets = []string{"hunter2hunter2"} }, want: []string{"secret 1", "whsec_", "openssl rand -base64 32"}},
+		{name: "secret not base64", configure: func(e *Endpoint) { e.Secrets = []string{testSecret('a'), "whsec_not*base64"} }, want: []string{"secret 2", "base64"}},
+		{name: "secret too short", configure: func(e *Endpoint) { e.Secrets = []string{"whsec_c2hvcnQ="} }, want: []string{"5 bytes", "24 to 64"}},
+		{name: "secret with placeholder", configure: func(e *Endpoint) { e.Secrets = []string{"{env.ORDERS_SECRET}"} }},
+		{name: "reserved header", configure: func(e *Endpoint) { e.Headers = http.Header{"webhook-signature": {"x"}} }, want: []string{`"webhook-signature"`, "remove it"}},
+		{name: "invalid header name", configure: func(e *Endpoint) { e.Headers = http.Header{"X Bad": {"x"}} }, want: []string{`"X Bad"`}},
+		{name: "concurrency too high", configure: func(e *Endpoint) { e.Concurrency = 1000 }, want: []string{"concurrency 1000", "1 to 256"}},
+		{name: "ordered with concurrency", configure: func(e *Endpoint) { e.Ordered = true; e.Concurrency = 4 }, want: []string{"concurrency 4", "ordered"}},
+		{name: "negative rate", configure: func(e *Endpoint) { e.Rate = -1 }, want: []string{"rate -1"}},
+		{name: "negative retry_after_max", configure: func(e *Endpoint) { e.RetryAfterMax = ms(-1) }, want: []string{"retry_after_max -1ms"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := validEndpoint()
+			tt.configure(e)
+			err := e.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error containing %q", tt.want)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q contains the secret", err)
+			}
+		})
+	}
+}
+
+func TestValidateEndpointsDuplicateNames(t *testing.T) {
+	err := ValidateEndpoints([]*Endpoint{validEndpoint(), validEndpoint()})
+	want := `two endpoints are named "orders": give each a unique name`
+	if err == nil || err.Error() != want {
+		t.Errorf("ValidateEndpoints() = %v, want %q", err, want)
+	}
+	if err := ValidateEndpoints([]*Endpoint{validEndpoint(), nil}); err == nil || !strings.Contains(err.Error(), "endpoint 2 is null") {
+		t.Errorf("ValidateEndpoints() with a nil endpoint = %v", err)
+	}
+}
+
+func TestEndpointProvision(t *testing.T) {
+	t.Setenv("PROVISION_TEST_SECRET", testSecret('p'))
+	t.Setenv("PROVISION_TEST_BAD_SECRET", "whsec_hunter2hunter2hunter2")
+	t.Setenv("PROVISION_TEST_TOKEN", "abc")
+
+	t.Run("defaults and placeholders", func(t *testing.T) {
+		e := validEndpoint()
+		e.Secrets = []string{"{env.PROVISION_TEST_SECRET}"}
+		e.Headers = http.Header{"X-Token": {"token {env.PROVISION_TEST_TOKEN}"}}
+		if err := e.Provision(nil); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.secrets) != 1 || len(e.secrets[0]) != 32 {
+			t.Errorf("decoded secrets = %d keys, want one 32-byte key", len(e.secrets))
+		}
+		if got := e.headers.Get("X-Token"); got != "token abc" {
+			t.Errorf("resolved header = %q, want %q", got, "token abc")
+		}
+		if e.Secrets[0] != "{env.PROVISION_TEST_SECRET}" {
+			t.Errorf("configured secret changed to %q; the resolved value must stay out of the config", e.Secrets[0])
+		}
+		if time.Duration(e.Timeout) != DefaultTimeout || e.Concurrency != DefaultConcurrency ||
+			time.Duration(e.RetryAfterMax) != DefaultRetryAfterMax || len(e.Retry) != len(DefaultRetry()) {
+			t.Errorf("defaults not filled in: %+v", e)
+		}
+	})
+
+	t.Run("ordered defaults to one worker", func(t *testing.T) {
+		e := validEndpoint()
+		e.Ordered = true
+		if err := e.Provision(nil); err != nil {
+			t.Fatal(err)
+		}
+		if e.Concurrency != 1 {
+			t.Errorf("concurrency = %d, want 1", e.Concurrency)
+		}
+	})
+
+	errorTests := []struct {
+		name    string
+		secret  string
+		header  string
+		want    string
+		leakage string
+	}{
+		{name: "unset variable", secret: "{env.PROVISION_TEST_UNSET}", want: "{env.PROVISION_TEST_UNSET} is empty"},
+		{name: "invalid resolved secret", secret: "{env.PROVISION_TEST_BAD_SECRET}", want: `endpoint "orders": secret 1`, leakage: "hunter2"},
+		{name: "header line break", secret: testSecret('x'), header: "a\r\nb", want: "line break"},
+	}
+	for _, tt := range errorTests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := validEndpoint()
+			e.Secrets = []string{tt.secret}
+			if tt.header != "" {
+				e.Headers = http.Header{"X-Test": {tt.header}}
+			}
+			err := e.Provision(nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Provision() = %v, want an error containing %q", err, tt.want)
+			}
+			if tt.leakage != "" && strings.Contains(err.Error(), tt.leakage) {
+				t.Errorf("error %q contains the secret", err)
+			}
+		})
+	}
+}
+
+func TestPatternsOverlap(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"order.created", "order.created", true},
+		{"order.created", "order.updated", false},
+		{"order.*", "order.created", true},
+		{"order.*", "order.item.added", false},
+		{"order.>", "order.item.added", true},
+		{"order.>", "order", false},
+		{"*.created", "order.*", true},
+		{">", "anything.at.all", true},
+		{"order.*.added", "order.item.removed", false},
+	}
+	for _, tt := range tests {
+		if got := patternsOverlap(tt.a, tt.b); got != tt.want {
+			t.Errorf("patternsOverlap(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+		if got := patternsOverlap(tt.b, tt.a); got != tt.want {
+			t.Errorf("patternsOverlap(%q, %q) = %v, want %v", tt.b, tt.a, got, tt.want)
+		}
+	}
+}
+
+func TestStartRejectsUnprovisionedEndpoint(t *testing.T) {
+	js := startJetStream(t)
+	_, err := Start(t.Context(), js, []*Endpoint{validEndpoint()}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "call Provision before Start") {
+		t.Errorf("Start() = %v, want an error about provisioning", err)
+	}
+}

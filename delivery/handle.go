@@ -1,0 +1,315 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+)
+
+// Timings of message settlement.
+const (
+	// ackTimeout bounds the wait for JetStream to confirm an Ack.
+	ackTimeout = 5 * time.Second
+
+	// deadLetterRetryDelay is the wait before an event whose dead letter
+	// could not be stored is delivered again, to try once more.
+	deadLetterRetryDelay = time.Minute
+
+	// jitterFraction is the maximum relative change of a retry delay.
+	jitterFraction = 0.2
+)
+
+// goneReason is stored in the state bucket when a receiver responds with 410.
+const goneReason = "receiver answered 410 Gone"
+
+// event is one delivery of a stored event.
+type event struct {
+	id             string
+	eventType      string
+	payload        []byte
+	attempt        int
+	streamSequence uint64
+}
+
+// parseEvent reads the event from a message. The event id comes from the
+// Nats-Msg-Id header and must be a single subject token without '.', as
+// both the attempt subject and the signed content "<id>.<timestamp>.<body>"
+// require.
+func parseEvent(msg jetstream.Msg) (*event, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return nil, fmt.Errorf("reading message metadata: %w", err)
+	}
+	ev := &event{
+		id:             msg.Headers().Get(jetstream.MsgIDHeader),
+		eventType:      strings.TrimPrefix(msg.Subject(), emitter.EventsSubjectPrefix),
+		payload:        msg.Data(),
+		attempt:        int(meta.NumDelivered),
+		streamSequence: meta.Sequence.Stream,
+	}
+	if ev.id == "" {
+		return ev, fmt.Errorf("event at stream sequence %d has no %s header: publish events with their id as message id", ev.streamSequence, jetstream.MsgIDHeader)
+	}
+	if !isToken(ev.id) {
+		return ev, fmt.Errorf("invalid event id %q at stream sequence %d: use only A-Z, a-z, 0-9, '_' and '-'", ev.id, ev.streamSequence)
+	}
+	return ev, nil
+}
+
+func isToken(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// handle makes one attempt for msg and settles the message.
+func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
+	ev, err := parseEvent(msg)
+	if err != nil {
+		r.deadLetterInvalid(ctx, msg, ev, err)
+		return
+	}
+
+	res := r.sender.send(ctx, ev)
+	if ctx.Err() != nil {
+		r.logger.Warn("attempt aborted by shutdown; event released for redelivery",
+			zap.String("event_id", ev.id),
+			zap.String("destination", r.name),
+			zap.Int("attempt", ev.attempt))
+		r.release(msg, 0)
+		return
+	}
+	r.settle(ctx, msg, ev, &res)
+}
+
+// release hands msg back to JetStream without an attempt, for redelivery
+// after delay.
+//
+// NOTE: JetStream counts the next delivery as a further attempt, so every
+// release leaves the event one attempt fewer before it is dead-lettered.
+func (r *runner) release(msg jetstream.Msg, delay time.Duration) {
+	var err error
+	if delay > 0 {
+		err = msg.NakWithDelay(delay)
+	} else {
+		err = msg.Nak()
+	}
+	if err != nil {
+		r.logger.Error("releasing event failed; JetStream redelivers it after the ack wait",
+			zap.String("event_id", msg.Headers().Get(jetstream.MsgIDHeader)),
+			zap.String("destination", r.name),
+			zap.Error(err))
+	}
+}
+
+// waitRate waits for the endpoint's rate limit. During a long wait it sends
+// InProgress for msg every third of AckWait, so JetStream does not redeliver
+// the event meanwhile.
+func (r *runner) waitRate(ctx context.Context, msg jetstream.Msg) error {
+	if r.limiter == nil {
+		return nil
+	}
+	reservation := r.limiter.Reserve()
+	delay := reservation.Delay()
+	if delay == 0 {
+		return nil
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	ticker := time.NewTicker(r.ackWait / 3)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return nil
+		case <-ticker.C:
+			_ = msg.InProgress()
+		case <-ctx.Done():
+			reservation.Cancel()
+			return ctx.Err()
+		}
+	}
+}
+
+// settle acknowledges, retries, dead-letters or disables according to the
+// result, then records and logs the attempt.
+func (r *runner) settle(ctx context.Context, msg jetstream.Msg, ev *event, res *attemptResult) {
+	var outcome string
+	var delay time.Duration
+	var next time.Time
+	switch {
+	case res.succeeded():
+		outcome = OutcomeSuccess
+	case res.statusCode == http.StatusGone:
+		outcome = OutcomeDisabled
+	case ev.attempt <= len(r.retry):
+		outcome = OutcomeRetry
+		delay = r.retryDelay(ev.attempt, res)
+		next = time.Now().Add(delay)
+	default:
+		outcome = OutcomeDeadLetter
+	}
+
+	rec := newAttemptRecord(r.name, ev, res, outcome, next)
+	if err := publishAttempt(ctx, r.js, rec); err != nil {
+		r.logger.Error("storing attempt record failed",
+			zap.String("event_id", ev.id),
+			zap.String("destination", r.name),
+			zap.Int("attempt", ev.attempt),
+			zap.Error(err))
+	}
+	r.logAttempt(ev, res, outcome, delay)
+
+	switch outcome {
+	case OutcomeSuccess:
+		r.ack(ctx, msg, ev)
+	case OutcomeDisabled:
+		r.disableEndpoint(ctx, msg, ev)
+	case OutcomeRetry:
+		if err := msg.NakWithDelay(delay); err != nil {
+			r.logger.Error("scheduling retry failed; JetStream redelivers the event after the ack wait",
+				zap.String("event_id", ev.id),
+				zap.String("destination", r.name),
+				zap.Error(err))
+		}
+	case OutcomeDeadLetter:
+		r.deadLetter(ctx, msg, ev, res)
+	}
+	if r.hooks.Attempted != nil {
+		r.hooks.Attempted(r.name, outcome, res.duration)
+	}
+}
+
+// retryDelay returns the wait after the failed attempt with the given
+// number: the receiver's Retry-After on 429 and 503, capped at
+// RetryAfterMax, or else the schedule's delay with jitter.
+func (r *runner) retryDelay(attempt int, res *attemptResult) time.Duration {
+	if res.retryAfter > 0 {
+		return min(res.retryAfter, r.retryAfterMax)
+	}
+	return jitter(r.retry[attempt-1])
+}
+
+// jitter returns d changed randomly by up to ±20%.
+func jitter(d time.Duration) time.Duration {
+	factor := 1 - jitterFraction + 2*jitterFraction*rand.Float64()
+	return time.Duration(float64(d) * factor)
+}
+
+func (r *runner) ack(ctx context.Context, msg jetstream.Msg, ev *event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		r.logger.Error("acknowledging delivered event failed; it may be delivered again",
+			zap.String("event_id", ev.id),
+			zap.String("destination", r.name),
+			zap.Error(err))
+	}
+}
+
+// disableEndpoint stops the endpoint's workers and keeps the event for when
+// the endpoint is enabled again.
+func (r *runner) disableEndpoint(ctx context.Context, msg jetstream.Msg, ev *event) {
+	if err := r.disable(ctx, goneReason); err != nil {
+		r.logger.Error("storing disabled state failed; this instance stops delivering to the endpoint until it is enabled or Caddy restarts",
+			zap.String("event_id", ev.id),
+			zap.String("destination", r.name),
+			zap.Error(err))
+	}
+	r.release(msg, releaseDelay())
+}
+
+func (r *runner) deadLetter(ctx context.Context, msg jetstream.Msg, ev *event, res *attemptResult) {
+	dead := newDeadLetter(r.name, ev, res, time.Now())
+	if err := publishDeadLetter(ctx, r.js, dead); err != nil {
+		r.logger.Error("storing dead letter failed; the event will be attempted again",
+			zap.String("event_id", ev.id),
+			zap.String("destination", r.name),
+			zap.Duration("retry_in", deadLetterRetryDelay),
+			zap.Error(err))
+		_ = msg.NakWithDelay(deadLetterRetryDelay)
+		return
+	}
+	if err := msg.Term(); err != nil {
+		r.logger.Error("ending redelivery of dead-lettered event failed",
+			zap.String("event_id", ev.id),
+			zap.String("destination", r.name),
+			zap.Error(err))
+	}
+	if r.hooks.DeadLettered != nil {
+		r.hooks.DeadLettered(r.name)
+	}
+}
+
+// deadLetterInvalid stores an event that cannot be delivered at all, so it
+// stays visible, and ends its redelivery.
+func (r *runner) deadLetterInvalid(ctx context.Context, msg jetstream.Msg, ev *event, cause error) {
+	res := &attemptResult{errorClass: ClassInvalidEvent, err: cause}
+	if ev == nil {
+		ev = &event{payload: msg.Data()}
+	}
+	if !isToken(ev.id) {
+		ev.id = fmt.Sprintf("seq%d", ev.streamSequence)
+	}
+	r.logger.Error("event cannot be delivered; dead-lettering it",
+		zap.String("event_id", ev.id),
+		zap.String("event_type", ev.eventType),
+		zap.String("destination", r.name),
+		zap.String("error_class", ClassInvalidEvent),
+		zap.Error(cause))
+	r.deadLetter(ctx, msg, ev, res)
+}
+
+// logAttempt writes the attempt's log line: Info on success, Warn when the
+// event will be retried, Error on a dead letter or a disabled endpoint.
+func (r *runner) logAttempt(ev *event, res *attemptResult, outcome string, retryIn time.Duration) {
+	level, message := zapcore.InfoLevel, "webhook delivered"
+	switch outcome {
+	case OutcomeRetry:
+		level, message = zapcore.WarnLevel, "webhook attempt failed; will retry"
+	case OutcomeDeadLetter:
+		level, message = zapcore.ErrorLevel, "webhook attempt failed; no retries left, dead-lettering"
+	case OutcomeDisabled:
+		level, message = zapcore.ErrorLevel, "receiver responded with 410 Gone; endpoint disabled until enabled again"
+	}
+	ce := r.logger.Check(level, message)
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{
+		zap.String("event_id", ev.id),
+		zap.String("event_type", ev.eventType),
+		zap.String("destination", r.name),
+		zap.Int("attempt", ev.attempt),
+		zap.Duration("duration", res.duration),
+	}
+	if res.statusCode != 0 {
+		fields = append(fields, zap.Int("status_code", res.statusCode))
+	}
+	if res.errorClass != "" {
+		fields = append(fields, zap.String("error_class", res.errorClass), zap.Error(res.err))
+	}
+	if outcome == OutcomeRetry {
+		fields = append(fields, zap.Duration("retry_in", retryIn))
+	}
+	ce.Write(fields...)
+}
+
+// isFetchTimeout reports whether a pull request ended without a message.
+func isFetchTimeout(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+}

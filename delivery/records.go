@@ -1,0 +1,150 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+)
+
+// Outcomes of an attempt, as stored in the attempt log and passed to
+// Hooks.Attempted.
+const (
+	OutcomeSuccess    = "success"
+	OutcomeRetry      = "retry"
+	OutcomeDeadLetter = "dead_letter"
+	OutcomeDisabled   = "disabled"
+)
+
+// TimeFormat is the layout of the times in attempt records and dead letters:
+// RFC 3339 in UTC with milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// publishTimeout bounds the wait for JetStream to store a record.
+const publishTimeout = 5 * time.Second
+
+// AttemptRecord is the JSON message stored in the attempts stream for every
+// attempt, on the subject "webhooks.attempts.<destination>.<event id>".
+type AttemptRecord struct {
+	EventID     string  `json:"event_id"`
+	EventType   string  `json:"event_type"`
+	Destination string  `json:"destination"`
+	Attempt     int     `json:"attempt"`
+	Time        string  `json:"time"`
+	Outcome     string  `json:"outcome"`
+	StatusCode  int     `json:"status_code"`
+	ErrorClass  string  `json:"error_class"`
+	Error       string  `json:"error"`
+	DurationMS  float64 `json:"duration_ms"`
+	Response    string  `json:"response"`
+	NextAttempt string  `json:"next_attempt,omitempty"`
+}
+
+// DeadLetter is the JSON message stored in the dead-letter stream on the
+// subject "webhooks.dead.<destination>" when an event's last attempt failed.
+type DeadLetter struct {
+	EventID        string `json:"event_id"`
+	EventType      string `json:"event_type"`
+	Destination    string `json:"destination"`
+	StreamSequence uint64 `json:"stream_sequence"`
+	Attempts       int    `json:"attempts"`
+	StatusCode     int    `json:"status_code"`
+	ErrorClass     string `json:"error_class"`
+	Error          string `json:"error"`
+	Time           string `json:"time"`
+
+	// Payload is the event's payload when it is valid JSON, which every
+	// payload from the webhooks handler is. PayloadBase64 holds any other
+	// payload byte for byte.
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
+}
+
+func formatTime(t time.Time) string {
+	return t.UTC().Format(TimeFormat)
+}
+
+func newAttemptRecord(destination string, ev *event, res *attemptResult, outcome string, next time.Time) AttemptRecord {
+	rec := AttemptRecord{
+		EventID:     ev.id,
+		EventType:   ev.eventType,
+		Destination: destination,
+		Attempt:     ev.attempt,
+		Time:        formatTime(res.start),
+		Outcome:     outcome,
+		StatusCode:  res.statusCode,
+		ErrorClass:  res.errorClass,
+		DurationMS:  float64(res.duration.Microseconds()) / 1000,
+		Response:    string(res.response),
+	}
+	if res.err != nil {
+		rec.Error = res.err.Error()
+	}
+	if !next.IsZero() {
+		rec.NextAttempt = formatTime(next)
+	}
+	return rec
+}
+
+func newDeadLetter(destination string, ev *event, res *attemptResult, now time.Time) DeadLetter {
+	dead := DeadLetter{
+		EventID:        ev.id,
+		EventType:      ev.eventType,
+		Destination:    destination,
+		StreamSequence: ev.streamSequence,
+		Attempts:       ev.attempt,
+		StatusCode:     res.statusCode,
+		ErrorClass:     res.errorClass,
+		Time:           formatTime(now),
+	}
+	if res.err != nil {
+		dead.Error = res.err.Error()
+	}
+	if json.Valid(ev.payload) {
+		dead.Payload = ev.payload
+	} else {
+		dead.PayloadBase64 = ev.payload
+	}
+	return dead
+}
+
+// publishAttempt stores rec in the attempts stream. The message id makes a
+// repeated write of the same attempt a no-op.
+func publishAttempt(ctx context.Context, js jetstream.JetStream, rec AttemptRecord) error {
+	subject := emitter.AttemptsSubjectPrefix + rec.Destination + "." + rec.EventID
+	msgID := rec.Destination + "." + rec.EventID + "." + strconv.Itoa(rec.Attempt)
+	return publishJSON(ctx, js, subject, msgID, rec)
+}
+
+// publishDeadLetter stores dead in the dead-letter stream, once per
+// destination and event.
+func publishDeadLetter(ctx context.Context, js jetstream.JetStream, dead DeadLetter) error {
+	subject := emitter.DeadSubjectPrefix + dead.Destination
+	msgID := dead.Destination + "." + dead.EventID
+	return publishJSON(ctx, js, subject, msgID, dead)
+}
+
+func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding record for %s: %w", subject, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Data = data
+
+	// Records are written even while the workers stop, so the caller's
+	// cancellation is ignored and only publishTimeout applies.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publishing to %s: %w", subject, err)
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+)
+
+// Options are the parts of the app that the workers use.
+type Options struct {
+	// Logger receives one line per attempt and the lifecycle messages. Nil
+	// discards them.
+	Logger *zap.Logger
+
+	Hooks Hooks
+}
+
+// Hooks are called after each attempt, for metrics. Any of them may be nil.
+// They run on the worker goroutines and must return quickly.
+type Hooks struct {
+	// Attempted is called once per attempt with the outcome ("success",
+	// "retry", "dead_letter" or "disabled") and the attempt's duration.
+	Attempted func(destination, outcome string, latency time.Duration)
+
+	// DeadLettered is called after a dead letter is stored.
+	DeadLettered func(destination string)
+}
+
+// Workers deliver the events of a set of endpoints until Stop.
+type Workers struct {
+	logger  *zap.Logger
+	runners []*runner
+
+	// cancelFetch stops fetching; cancelAttempts also aborts the HTTP
+	// requests in flight.
+	cancelFetch    context.CancelFunc
+	cancelAttempts context.CancelFunc
+
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Start reconciles the durable consumers on the events stream with the
+// endpoints, creating or updating "dest_<name>" for each endpoint and
+// deleting the "dest_" consumers of endpoints that are no longer configured.
+// Then it starts one fetch loop per endpoint, which runs up to Concurrency
+// attempts at a time. The endpoints must be
+// provisioned, and the streams and the state bucket must exist (see
+// emitter.EnsureStreams). ctx bounds the setup only; the workers run until
+// Stop.
+func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, opts Options) (*Workers, error) {
+	if err := ValidateEndpoints(endpoints); err != nil {
+		return nil, err
+	}
+	for _, e := range endpoints {
+		if !e.provisioned {
+			return nil, fmt.Errorf("endpoint %q is not provisioned: call Provision before Start", e.Name)
+		}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+
+	stream, err := js.Stream(ctx, emitter.EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("looking up stream %s: %w; create the streams with emitter.EnsureStreams before starting delivery", emitter.EventsStream, err)
+	}
+	kv, err := js.KeyValue(ctx, emitter.StateBucket)
+	if err != nil {
+		return nil, fmt.Errorf("opening key-value bucket %s: %w; create it with emitter.EnsureStreams before starting delivery", emitter.StateBucket, err)
+	}
+
+	consumers := make([]jetstream.Consumer, len(endpoints))
+	keep := make(map[string]bool, len(endpoints))
+	for i, e := range endpoints {
+		if consumers[i], err = ensureConsumer(ctx, stream, e); err != nil {
+			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
+		}
+		keep[consumerName(e.Name)] = true
+	}
+	if err := removeStaleConsumers(ctx, stream, keep, logger); err != nil {
+		return nil, err
+	}
+
+	fetchCtx, cancelFetch := context.WithCancel(context.Background())
+	attemptCtx, cancelAttempts := context.WithCancel(context.Background())
+	w := &Workers{logger: logger, cancelFetch: cancelFetch, cancelAttempts: cancelAttempts}
+	for i, e := range endpoints {
+		r := newRunner(e, js, kv, consumers[i], logger, opts.Hooks)
+		watcher, state, err := watchState(ctx, fetchCtx, kv, e.Name)
+		if err != nil {
+			w.abort()
+			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
+		}
+		r.gate = newGate(state.delivers())
+		w.runners = append(w.runners, r)
+		w.wg.Go(func() { r.followState(fetchCtx, watcher) })
+		w.wg.Go(func() { r.fetch(&w.wg, fetchCtx, attemptCtx) })
+		r.logStart(state)
+	}
+	return w, nil
+}
+
+// Stop stops fetching events and waits up to timeout for the attempts in
+// flight and for the open pull requests, which end within about a second.
+// Attempts still running then are aborted and their events released for
+// redelivery, without waiting for that to finish. Later calls do nothing.
+func (w *Workers) Stop(timeout time.Duration) {
+	w.stopOnce.Do(func() {
+		w.cancelFetch()
+		if !w.waitFor(timeout) {
+			w.logger.Warn("workers still busy after the stop timeout; aborting attempts in flight",
+				zap.Duration("timeout", timeout))
+		}
+		w.cancelAttempts()
+		for _, r := range w.runners {
+			r.client.CloseIdleConnections()
+		}
+	})
+}
+
+// abort stops the workers of a Start that failed half-way.
+func (w *Workers) abort() {
+	w.stopOnce.Do(func() {
+		w.cancelFetch()
+		w.cancelAttempts()
+		w.wg.Wait()
+		for _, r := range w.runners {
+			r.client.CloseIdleConnections()
+		}
+	})
+}
+
+// waitFor waits up to timeout for every worker to return and reports whether
+// they did.
+func (w *Workers) waitFor(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// runner delivers the events of one endpoint.
+type runner struct {
+	name          string
+	js            jetstream.JetStream
+	kv            jetstream.KeyValue
+	consumer      jetstream.Consumer
+	client        *http.Client
+	sender        *sender
+	slots         chan struct{} // one element per attempt in flight
+	limiter       *rate.Limiter // nil when Rate is 0
+	retry         []time.Duration
+	retryAfterMax time.Duration
+	ackWait       time.Duration
+	gate          *gate
+	logger        *zap.Logger
+	hooks         Hooks
+	endpoint      *Endpoint
+}
+
+func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consumer jetstream.Consumer, logger *zap.Logger, hooks Hooks) *runner {
+	client := newHTTPClient(e.Concurrency)
+	r := &runner{
+		name:     e.Name,
+		js:       js,
+		kv:       kv,
+		consumer: consumer,
+		client:   client,
+		sender: &sender{
+			client:  client,
+			url:     e.URL,
+			headers: e.headers,
+			keys:    e.secrets,
+			timeout: time.Duration(e.Timeout),
+		},
+		slots:         make(chan struct{}, e.Concurrency),
+		retry:         e.retryDelays(),
+		retryAfterMax: time.Duration(e.RetryAfterMax),
+		ackWait:       time.Duration(e.Timeout) + ackWaitMargin,
+		logger:        logger,
+		hooks:         hooks,
+		endpoint:      e,
+	}
+	if e.Rate > 0 {
+		r.limiter = rate.NewLimiter(rate.Limit(e.Rate), 1)
+	}
+	return r
+}
+
+func (r *runner) logStart(state EndpointState) {
+	host := ""
+	if u, err := url.Parse(r.endpoint.URL); err == nil {
+		host = u.Host
+	}
+	r.logger.Info("delivering webhooks",
+		zap.String("destination", r.name),
+		zap.String("host", host),
+		zap.Strings("events", r.endpoint.Events),
+		zap.Int("concurrency", r.endpoint.Concurrency),
+		zap.Bool("ordered", r.endpoint.Ordered),
+		zap.String("state", state.State))
+	if len(r.sender.keys) == 0 {
+		r.logger.Warn("endpoint has no signing secret; webhooks are sent unsigned",
+			zap.String("destination", r.name))
+	}
+}
+
+// fetchErrorPause is the wait after a failed pull request, so a broken
+// connection does not turn the fetch loop into a busy loop.
+const fetchErrorPause = time.Second
+
+// fetchWait is how long one pull request waits for an event. Pull requests
+// are never canceled, because an event that JetStream sends to a canceled
+// request is dropped by the client and redelivered only after AckWait. So
+// Stop and a disabled endpoint wait up to this long for the open request.
+// Tests shorten it.
+var fetchWait = time.Second
+
+// releaseDelay returns the wait before an event released by a disabled
+// endpoint is delivered again. By then the pull request open at the time of
+// release has expired, so the event is not fetched and released once more.
+func releaseDelay() time.Duration {
+	return 2 * fetchWait
+}
+
+// fetch requests one event at a time, only while a slot for an attempt is
+// free, and delivers each on its own goroutine tracked by wg. So no event
+// waits in a client buffer, where its AckWait would run, and at most
+// Concurrency attempts are in flight. It returns when fetchCtx ends.
+func (r *runner) fetch(wg *sync.WaitGroup, fetchCtx, attemptCtx context.Context) {
+	failing := false
+	for {
+		if !r.gate.wait(fetchCtx) || !r.acquireSlot(fetchCtx) {
+			return
+		}
+
+		msg, err := r.consumer.Next(jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			<-r.slots
+			if isFetchTimeout(err) {
+				continue
+			}
+			if !failing {
+				r.logger.Warn("fetching events failed; retrying every second until it works",
+					zap.String("destination", r.name),
+					zap.Error(err))
+				failing = true
+			}
+			sleep(fetchCtx, fetchErrorPause)
+			continue
+		}
+		if failing {
+			r.logger.Info("fetching events works again", zap.String("destination", r.name))
+			failing = false
+		}
+
+		if !r.ready(fetchCtx, msg) {
+			<-r.slots
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-r.slots }()
+			r.handle(attemptCtx, msg)
+		})
+	}
+}
+
+func (r *runner) acquireSlot(ctx context.Context) bool {
+	select {
+	case r.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ready waits for the rate limit and reports whether msg may be attempted
+// now. Otherwise it releases msg: at once when the workers stop, so other
+// instances can take it, or after releaseDelay when the endpoint was
+// disabled meanwhile.
+func (r *runner) ready(fetchCtx context.Context, msg jetstream.Msg) bool {
+	if r.waitRate(fetchCtx, msg) != nil {
+		r.release(msg, 0)
+		return false
+	}
+	if !r.gate.isOpen() {
+		r.release(msg, releaseDelay())
+		return false
+	}
+	return true
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+}

@@ -1,0 +1,105 @@
+package webhooks
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+)
+
+// Rule maps matching requests and responses to an event type. A request
+// matches when any of the request matcher sets matches it, and its response
+// must then match the response matcher.
+type Rule struct {
+	// Event is the type of the events this rule emits, such as
+	// "order.created": dot-separated tokens of letters, digits, '_' and '-'.
+	// It becomes part of the NATS subject, and destinations subscribe to it.
+	// Several rules may emit the same event type. Required.
+	Event string `json:"event"`
+
+	// Description is a text for subscribers that explains what the event
+	// means. It appears in the event catalogue and changes nothing else.
+	Description string `json:"description,omitempty"`
+
+	// MatcherSetsRaw is a list of request matcher sets, as in a route's
+	// "match": the rule applies when any set matches, and a set matches
+	// when all its matchers do. Every Caddy request matcher can be used.
+	// Requests are matched before they go to the next handler. Default:
+	// every request matches.
+	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
+
+	// Response is the response matcher: status codes, where a single digit
+	// stands for its class (2 matches every 2xx), and response header
+	// fields. When Response is null or has no status codes, only 2xx
+	// responses match. Default: every 2xx response matches.
+	Response *caddyhttp.ResponseMatcher `json:"response,omitempty"`
+
+	matcherSets caddyhttp.MatcherSets
+	response    caddyhttp.ResponseMatcher
+}
+
+// defaultStatusClasses are the status codes a rule matches when it sets
+// none: the 2xx class.
+var defaultStatusClasses = []int{2}
+
+// provision loads the rule's request matchers and sets up its response
+// matcher.
+func (rule *Rule) provision(ctx caddy.Context) error {
+	if rule.MatcherSetsRaw != nil {
+		mods, err := ctx.LoadModule(rule, "MatcherSetsRaw")
+		if err != nil {
+			return fmt.Errorf("loading request matchers: %w", err)
+		}
+		if err := rule.matcherSets.FromInterface(mods); err != nil {
+			return fmt.Errorf("setting up request matchers: %w", err)
+		}
+	}
+
+	if rule.Response != nil {
+		rule.response = *rule.Response
+	}
+	if len(rule.response.StatusCode) == 0 {
+		rule.response.StatusCode = defaultStatusClasses
+	}
+	return nil
+}
+
+// validate checks the event type and the response status codes.
+func (rule *Rule) validate() error {
+	if err := emitter.ValidateEventType(rule.Event); err != nil {
+		return err
+	}
+	if rule.Response != nil {
+		for _, code := range rule.Response.StatusCode {
+			if err := validateStatus(code); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// matchRequest reports whether the request matches the rule's request
+// matchers. A matcher's error is returned as it is, as Caddy's routes do,
+// so that it reaches the error handlers with its own status.
+func (rule *Rule) matchRequest(r *http.Request) (bool, error) {
+	return rule.matcherSets.AnyMatchWithError(r)
+}
+
+// matchResponse reports whether the final status and response header
+// match the rule's response matcher.
+func (rule *Rule) matchResponse(status int, header http.Header) bool {
+	return rule.response.Match(status, header)
+}
+
+// validateStatus checks that code is an HTTP status code from 100 to 599
+// or a status class from 1 to 5.
+func validateStatus(code int) error {
+	if (code >= 1 && code <= 5) || (code >= 100 && code <= 599) {
+		return nil
+	}
+	return fmt.Errorf("invalid status code %d: use a code from 100 to 599, or a class from 1 to 5 (2 matches every 2xx)", code)
+}

@@ -1,0 +1,129 @@
+// Package payload builds the JSON bodies of events from an observed HTTP
+// exchange.
+package payload
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// TimestampLayout is the layout of the envelope's timestamp: RFC 3339 in
+// UTC with milliseconds, such as "2026-12-04T19:20:00.123Z".
+const TimestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// Exchange is one observed request and its response, as an event describes
+// them.
+type Exchange struct {
+	// EventID is the event's unique id (a ULID). The default envelope does
+	// not contain it, because receivers get it in the webhook-id header.
+	EventID string
+
+	// EventType is the event type, such as "order.created".
+	EventType string
+
+	// Timestamp is when the handler observed the response.
+	Timestamp time.Time
+
+	Request  Request
+	Response Response
+}
+
+// Request is the part of the request that the envelope describes. Its
+// fields are taken before later handlers can rewrite the request.
+type Request struct {
+	Method string
+	Host   string
+	Path   string
+	Query  url.Values
+}
+
+// Response is the part of the response that the envelope describes.
+type Response struct {
+	Status int
+
+	// Body is the captured start of the response body.
+	Body []byte
+
+	// BodyTruncated reports whether the response body was longer than Body.
+	BodyTruncated bool
+}
+
+// Default builds the default envelope, which follows the payload shape of
+// the Standard Webhooks specification:
+//
+//	{"type":"order.created","timestamp":"2026-12-04T19:20:00.123Z",
+//	 "data":{"request":{"method":"POST","host":"api.example.com","path":"/orders","query":{}},
+//	         "response":{"status":201,"body":{"id":42}}}}
+//
+// The body is embedded as JSON when it is complete, valid JSON in UTF-8. Other
+// UTF-8 text becomes a JSON string, and anything else a base64 string with
+// "body_encoding": "base64". A truncated body sets "body_truncated": true and
+// is never embedded as JSON. An empty body leaves out the body field.
+func Default(x *Exchange) ([]byte, error) {
+	body, encoding := encodeBody(x.Response.Body, x.Response.BodyTruncated)
+
+	query := x.Request.Query
+	if query == nil {
+		query = url.Values{}
+	}
+
+	env := envelope{
+		Type:      x.EventType,
+		Timestamp: x.Timestamp.UTC().Format(TimestampLayout),
+		Data: envelopeData{
+			Request: envelopeRequest{
+				Method: x.Request.Method,
+				Host:   x.Request.Host,
+				Path:   x.Request.Path,
+				Query:  query,
+			},
+			Response: envelopeResponse{
+				Status:        x.Response.Status,
+				Body:          body,
+				BodyEncoding:  encoding,
+				BodyTruncated: x.Response.BodyTruncated,
+			},
+		},
+	}
+	return marshal(env)
+}
+
+type envelope struct {
+	Type      string       `json:"type"`
+	Timestamp string       `json:"timestamp"`
+	Data      envelopeData `json:"data"`
+}
+
+type envelopeData struct {
+	Request  envelopeRequest  `json:"request"`
+	Response envelopeResponse `json:"response"`
+}
+
+type envelopeRequest struct {
+	Method string              `json:"method"`
+	Host   string              `json:"host"`
+	Path   string              `json:"path"`
+	Query  map[string][]string `json:"query"`
+}
+
+type envelopeResponse struct {
+	Status        int    `json:"status"`
+	Body          any    `json:"body,omitempty"`
+	BodyEncoding  string `json:"body_encoding,omitempty"`
+	BodyTruncated bool   `json:"body_truncated,omitempty"`
+}
+
+// marshal encodes v without escaping <, > and & so that bodies stay
+// readable. The result has no trailing newline.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding event envelope: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
