@@ -191,7 +191,6 @@ func startCaddyWait(t *testing.T, caddyfile, homeDir, admin, ready string) *cadd
 	return p
 }
 
-
 // stop sends SIGTERM and waits for a graceful exit.
 func (p *caddyProcess) stop() {
 	p.t.Helper()

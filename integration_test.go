@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -341,6 +343,9 @@ func everyEventSucceeded(rc *receiver, n int) error {
 func TestReloadWhileRequestsFlowLosesNothing(t *testing.T) {
 	rc := newReceiver(t, nil)
 	s := newSite(t, rc.URL, "1s")
+	// The upstream runs outside Caddy, so that the reloads cannot touch the
+	// connections to it.
+	s.Upstream = echoAPI(t)
 	p := startCaddy(t, s.config(t), "", s.Admin)
 
 	// Caddy v2.11.9 itself, without this plugin, now and then resets or
@@ -350,12 +355,13 @@ func TestReloadWhileRequestsFlowLosesNothing(t *testing.T) {
 	// in some event.
 	const requests = 300
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	ordersURL := s.url("/orders")
 	answered := make(chan int, requests)
 	done := make(chan error, 1)
 	go func() {
 		defer close(answered)
 		for i := range requests {
-			status, err := postWithRetries(client, s.url("/orders"), fmt.Sprintf(`{"n":%d}`, i))
+			status, err := postWithRetries(client, ordersURL, fmt.Sprintf(`{"n":%d}`, i))
 			if err != nil {
 				done <- err
 				return
@@ -414,6 +420,25 @@ func TestReloadWhileRequestsFlowLosesNothing(t *testing.T) {
 	if got := len(p.logEntries("embedded NATS server started")); got != 1 {
 		t.Errorf("the embedded NATS server started %d times, expected once across reloads", got)
 	}
+}
+
+// echoAPI starts an API on 127.0.0.1 that answers POST /orders with 201 and
+// the request body, and returns its address.
+func echoAPI(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = server.Serve(ln) }()
+	t.Cleanup(func() { _ = server.Close() })
+	return ln.Addr().String()
 }
 
 // postWithRetries sends a POST, sending it again when the connection fails
