@@ -196,7 +196,7 @@ func (a *App) Emit(ev *emitter.Event) {
 			zap.String("event_id", ev.ID),
 			zap.String("event_type", ev.Type),
 			zap.Int("queue_size", a.NATS.QueueSize))
-		eventsDropped.WithLabelValues("queue_full").Inc()
+		eventsDropped.WithLabelValues(emitter.DropQueueFull).Inc()
 		return
 	}
 	a.early = append(a.early, ev)

@@ -1,0 +1,147 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+)
+
+// newTestApp provisions an app whose embedded server keeps its store in a
+// temporary directory.
+func newTestApp(t *testing.T) *App {
+	t.Helper()
+	ctx, err := caddy.ProvisionContext(new(caddy.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &App{NATS: &emitter.Config{StoreDir: t.TempDir(), QueueSize: 10}}
+	if err := app.Provision(ctx); err != nil {
+		t.Fatalf("provisioning the app: %v", err)
+	}
+	if err := app.Validate(); err != nil {
+		t.Fatalf("validating the app: %v", err)
+	}
+	return app
+}
+
+func testEvent(i int) *emitter.Event {
+	return &emitter.Event{
+		ID:       fmt.Sprintf("01TESTEVENT%04d", i),
+		Type:     "order.created",
+		Payload:  []byte(fmt.Sprintf(`{"n":%d}`, i)),
+		Observed: time.Now(),
+	}
+}
+
+// storedEvents returns how many events the events stream holds.
+func storedEvents(t *testing.T, app *App) uint64 {
+	t.Helper()
+	stream, err := app.broker.JetStream().Stream(context.Background(), emitter.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestAppPublishesEventsEmittedBeforeStart(t *testing.T) {
+	app := newTestApp(t)
+
+	// Caddy starts apps in random order, so handlers may emit first.
+	for i := range 3 {
+		app.Emit(testEvent(i))
+	}
+	if err := app.Start(); err != nil {
+		t.Fatalf("starting the app: %v", err)
+	}
+	defer app.Stop()
+	app.Emit(testEvent(3))
+
+	deadline := time.Now().Add(10 * time.Second)
+	for storedEvents(t, app) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream holds %d events, expected 4", storedEvents(t, app))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAppDropsEarlyEventsPastQueueSize(t *testing.T) {
+	app := newTestApp(t)
+	for i := range 15 {
+		app.Emit(testEvent(i))
+	}
+	if got := len(app.early); got != app.NATS.QueueSize {
+		t.Errorf("%d events held before start, expected the queue size %d", got, app.NATS.QueueSize)
+	}
+}
+
+func TestAppEmitAfterLastStopCountsDrop(t *testing.T) {
+	app := newTestApp(t)
+	if err := app.Start(); err != nil {
+		t.Fatalf("starting the app: %v", err)
+	}
+	if err := app.Stop(); err != nil {
+		t.Fatalf("stopping the app: %v", err)
+	}
+
+	// The broker is gone, so the event is dropped and counted.
+	dropped := testutil.ToFloat64(eventsDropped.WithLabelValues(emitter.DropClosed))
+	app.Emit(testEvent(1))
+	if got := testutil.ToFloat64(eventsDropped.WithLabelValues(emitter.DropClosed)); got != dropped+1 {
+		t.Errorf("dropped events with reason closed = %v, expected %v", got, dropped+1)
+	}
+}
+
+func TestAppReloadKeepsBroker(t *testing.T) {
+	dir := t.TempDir()
+	newApp := func() *App {
+		ctx, err := caddy.ProvisionContext(new(caddy.Config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		app := &App{NATS: &emitter.Config{StoreDir: dir}}
+		if err := app.Provision(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+
+	// A reload starts the new app before it stops the old one.
+	old := newApp()
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	replacement := newApp()
+	if err := replacement.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if old.broker.Conn() != replacement.broker.Conn() {
+		t.Error("the new app got its own broker, expected the one the old app uses")
+	}
+	if err := old.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An event from a request that the old config was still serving.
+	old.Emit(testEvent(1))
+	deadline := time.Now().Add(10 * time.Second)
+	for storedEvents(t, replacement) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the event emitted through the stopped app was not published")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := replacement.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
