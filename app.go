@@ -89,10 +89,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err := ep.Provision(repl); err != nil {
 			return err // the error names the endpoint
 		}
-		if len(ep.Secrets) == 0 {
-			a.logger.Warn("endpoint has no secret, so its deliveries are unsigned",
-				zap.String("destination", ep.Name))
-		}
 	}
 
 	registerMetrics(ctx, a.logger)
@@ -157,7 +153,7 @@ func (a *App) startPublishing(p *emitter.Publisher) {
 	a.publisher.Store(p)
 }
 
-// Stop stops the delivery workers and releases the broker; the broker shuts
+// Stop stops the delivery workers and releases the broker. The broker shuts
 // down, after publishing its queue, when no other config uses it.
 func (a *App) Stop() error {
 	if a.workers != nil {
@@ -167,9 +163,21 @@ func (a *App) Stop() error {
 	if a.broker == nil {
 		return nil
 	}
-	err := a.broker.Release()
+	broker := a.broker
 	a.broker = nil
-	if err != nil {
+
+	// When the process exits, Caddy stops its apps in random order, so the
+	// HTTP app may still be finishing requests whose events need the
+	// broker. Caddy runs exit callbacks after every app has stopped.
+	if caddy.Exiting() {
+		caddy.OnExit(func(context.Context) {
+			if err := broker.Release(); err != nil {
+				a.logger.Error("releasing the NATS broker at exit failed", zap.Error(err))
+			}
+		})
+		return nil
+	}
+	if err := broker.Release(); err != nil {
 		return fmt.Errorf("releasing the NATS broker: %w", err)
 	}
 	return nil
@@ -200,6 +208,18 @@ func (a *App) Emit(ev *emitter.Event) {
 		return
 	}
 	a.early = append(a.early, ev)
+}
+
+// subscribed reports whether some destination receives events of this type.
+func (a *App) subscribed(eventType string) bool {
+	for _, ep := range a.Endpoints {
+		for _, pattern := range ep.Events {
+			if emitter.MatchPattern(pattern, eventType) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parseGlobalOption turns the `webhooks` global option into the app's JSON,

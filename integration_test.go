@@ -510,3 +510,49 @@ http://127.0.0.1:%d {
 		t.Errorf("the hanging endpoint has %d attempts in flight, expected at most its concurrency of 2", got)
 	}
 }
+
+func TestSIGTERMDuringSlowRequestKeepsEvent(t *testing.T) {
+	// The upstream answers after two seconds, so the request is still in
+	// flight when Caddy gets SIGTERM.
+	arrived := make(chan struct{}, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(2 * time.Second)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"slow":true}`))
+	})}
+	go func() { _ = upstream.Serve(ln) }()
+	t.Cleanup(func() { _ = upstream.Close() })
+
+	rc := newReceiver(t, nil)
+	s := newSite(t, rc.URL, "1s")
+	s.Upstream = ln.Addr().String()
+	p := startCaddy(t, s.config(t), "", s.Admin)
+
+	answered := make(chan int, 1)
+	go func() {
+		status, err := postWithRetries(http.DefaultClient, s.url("/orders"), `{}`)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- status
+	}()
+	<-arrived
+	p.stop()
+	if status := <-answered; status != http.StatusCreated {
+		t.Fatalf("the request in flight during SIGTERM got status %d, expected 201", status)
+	}
+	if dropped := p.logEntries("event dropped"); len(dropped) > 0 {
+		t.Fatalf("the event of the request in flight was dropped at shutdown: %v", dropped[0])
+	}
+
+	// The event was stored before the broker stopped, so the next start
+	// delivers it.
+	startCaddy(t, s.config(t), p.HomeDir, s.Admin)
+	rc.waitCount(t, 60*time.Second, 1)
+}

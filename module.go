@@ -89,6 +89,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting webhooks app: module 'webhooks' is %T, not *webhooks.App", app)
 	}
 	h.sink = sink
+
+	for _, rule := range h.Rules {
+		if !sink.subscribed(rule.Event) {
+			h.logger.Warn("no endpoint subscribes to this event type, so its events are stored but not delivered",
+				zap.String("event_type", rule.Event))
+		}
+	}
 	return nil
 }
 

@@ -167,7 +167,7 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 				return nil, d.Errf("'retry' of endpoint %q needs at least one delay, such as 'retry 5s 5m 30m'", ep.Name)
 			}
 			for _, s := range delays {
-				delay, err := parseDuration(d, s)
+				delay, err := parseDuration(d, "retry", s)
 				if err != nil {
 					return nil, err
 				}
@@ -200,6 +200,12 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 	if len(ep.Events) == 0 {
 		return nil, d.Errf("endpoint %q has no events: add 'events <type or pattern...>' to its block", ep.Name)
 	}
+	// Checking now, and not only when Caddy provisions the app, gives the
+	// error a file and line. Secrets with placeholders are checked once
+	// resolved.
+	if err := ep.Validate(); err != nil {
+		return nil, d.WrapErr(err)
+	}
 	return ep, nil
 }
 
@@ -214,22 +220,23 @@ func singleArg(d *caddycf.Dispenser) (string, error) {
 }
 
 func durationArg(d *caddycf.Dispenser) (caddy.Duration, error) {
+	name := d.Val()
 	s, err := singleArg(d)
 	if err != nil {
 		return 0, err
 	}
-	return parseDuration(d, s)
+	return parseDuration(d, name, s)
 }
 
 // parseDuration accepts Go durations plus days ("7d"); negative values are
 // rejected because every duration here is a wait or a limit.
-func parseDuration(d *caddycf.Dispenser, s string) (caddy.Duration, error) {
+func parseDuration(d *caddycf.Dispenser, name, s string) (caddy.Duration, error) {
 	dur, err := caddy.ParseDuration(s)
 	if err != nil {
-		return 0, d.Errf("invalid duration %q for %q: use a value such as 30s, 5m, 2h or 7d", s, d.Val())
+		return 0, d.Errf("invalid duration %q for %q: use a value such as 30s, 5m, 2h or 7d", s, name)
 	}
 	if dur < 0 {
-		return 0, d.Errf("negative duration %q for %q: use zero or more", s, d.Val())
+		return 0, d.Errf("negative duration %q for %q: use zero or more", s, name)
 	}
 	return caddy.Duration(dur), nil
 }

@@ -166,7 +166,7 @@ func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 	for i, raw := range e.Secrets {
 		resolved, err := repl.ReplaceOrErr(raw, true, true)
 		if err != nil {
-			return fmt.Errorf("endpoint %q: resolving secret %d: %w", e.Name, i+1, err)
+			return fmt.Errorf("endpoint %q: resolving secret %d: %w; set the environment variable or create the file that the placeholder names", e.Name, i+1, err)
 		}
 		key, err := ParseSecret(resolved)
 		if err != nil {
@@ -180,7 +180,7 @@ func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 		for _, raw := range values {
 			resolved, err := repl.ReplaceOrErr(raw, true, true)
 			if err != nil {
-				return fmt.Errorf("endpoint %q: resolving header %s: %w", e.Name, name, err)
+				return fmt.Errorf("endpoint %q: resolving header %s: %w; set the environment variable or create the file that the placeholder names", e.Name, name, err)
 			}
 			if !httpguts.ValidHeaderFieldValue(resolved) {
 				return fmt.Errorf("endpoint %q: header %s contains a line break or control character after resolving placeholders: remove it", e.Name, name)

@@ -84,3 +84,23 @@ func ValidateEventPattern(pattern string) error {
 func isTokenChar(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
+
+// MatchPattern reports whether eventType is selected by a subscription
+// pattern, with NATS subject semantics: '*' matches exactly one token and a
+// final '>' matches one or more tokens.
+func MatchPattern(pattern, eventType string) bool {
+	patternTokens := strings.Split(pattern, ".")
+	typeTokens := strings.Split(eventType, ".")
+	for i, token := range patternTokens {
+		if token == ">" {
+			return len(typeTokens) > i
+		}
+		if i >= len(typeTokens) {
+			return false
+		}
+		if token != "*" && token != typeTokens[i] {
+			return false
+		}
+	}
+	return len(typeTokens) == len(patternTokens)
+}
