@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +86,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	repl := caddy.NewReplacer()
-	for _, ep := range a.Endpoints {
+	for i, ep := range a.Endpoints {
+		if ep == nil {
+			return fmt.Errorf("endpoint %d is null: remove it or give it a name, url and events", i)
+		}
 		if err := ep.Provision(repl); err != nil {
 			return err // the error names the endpoint
 		}
@@ -100,12 +104,41 @@ func (a *App) Validate() error {
 	if err := a.NATS.Validate(); err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
-	return delivery.ValidateEndpoints(a.Endpoints)
+	if err := delivery.ValidateEndpoints(a.Endpoints); err != nil {
+		return err
+	}
+
+	// An event that expires from the stream while it waits for a retry is
+	// gone without a dead letter, so every schedule must end in time.
+	retention := time.Duration(a.NATS.Retention)
+	for _, ep := range a.Endpoints {
+		if span := retrySpan(ep); span >= retention {
+			return fmt.Errorf("endpoint %q: its retries span up to %s, but events are kept for %s: raise the nats retention or shorten the retry schedule",
+				ep.Name, span.Round(time.Second), retention)
+		}
+	}
+	return nil
+}
+
+// retrySpan returns the longest time from the first attempt to the last:
+// the retry delays with their maximum jitter of 20%.
+func retrySpan(ep *delivery.Endpoint) time.Duration {
+	var total time.Duration
+	for _, delay := range ep.Retry {
+		total += time.Duration(delay)
+	}
+	return total + total/5
 }
 
 // Start starts or joins the broker, reconciles streams and consumers with
 // the config, starts the delivery workers and publishes the events emitted
 // before it.
+//
+// During a reload Caddy starts the new config before it knows that every
+// app of it starts, and the old config keeps running if one fails. So Start
+// only creates and updates consumers while another config runs on the
+// broker, and the consumers of removed endpoints go when the old config
+// stops (see Stop).
 func (a *App) Start() error {
 	broker, err := emitter.Acquire(a.NATS, a.logger, publisherHooks)
 	if err != nil {
@@ -121,11 +154,16 @@ func (a *App) Start() error {
 		return err
 	}
 
+	running := runningOn(a.NATS.StoreDir)
 	workers, err := delivery.Start(ctx, broker.JetStream(), a.Endpoints, delivery.Options{
-		Logger: a.logger,
-		Hooks:  deliveryHooks,
+		Logger:      a.logger,
+		Hooks:       deliveryHooks,
+		RemoveStale: running == nil,
 	})
 	if err != nil {
+		if running != nil {
+			a.reconcileFor(broker, running)
+		}
 		_ = broker.Release()
 		return fmt.Errorf("starting delivery workers: %w", err)
 	}
@@ -133,6 +171,7 @@ func (a *App) Start() error {
 	a.broker = broker
 	a.workers = workers
 	a.startPublishing(broker.Publisher())
+	addRunning(a)
 
 	a.logger.Info("webhooks app started",
 		zap.String("store_dir", a.NATS.StoreDir),
@@ -155,9 +194,22 @@ func (a *App) startPublishing(p *emitter.Publisher) {
 
 // Stop stops the delivery workers and releases the broker. The broker shuts
 // down, after publishing its queue, when no other config uses it.
+//
+// When another config keeps running on the broker, this is a reload: the
+// old config after a successful one, or the new config after a failed one.
+// Either way the running config's endpoints decide which consumers stay,
+// and the attempts in flight here finish in the background instead of
+// holding up the reload.
 func (a *App) Stop() error {
+	removeRunning(a)
+	survivor := runningOn(a.NATS.StoreDir)
+
 	if a.workers != nil {
-		a.workers.Stop(workerStopTimeout)
+		if survivor != nil {
+			a.workers.Drain()
+		} else {
+			a.workers.Stop(workerStopTimeout)
+		}
 		a.workers = nil
 	}
 	if a.broker == nil {
@@ -165,6 +217,9 @@ func (a *App) Stop() error {
 	}
 	broker := a.broker
 	a.broker = nil
+	if survivor != nil {
+		a.reconcileFor(broker, survivor)
+	}
 
 	// When the process exits, Caddy stops its apps in random order, so the
 	// HTTP app may still be finishing requests whose events need the
@@ -179,6 +234,52 @@ func (a *App) Stop() error {
 	}
 	if err := broker.Release(); err != nil {
 		return fmt.Errorf("releasing the NATS broker: %w", err)
+	}
+	return nil
+}
+
+// reconcileFor makes the consumers match the endpoints of the config that
+// keeps running.
+func (a *App) reconcileFor(broker *emitter.Broker, survivor *App) {
+	ctx, cancel := context.WithTimeout(context.Background(), reconcileTimeout)
+	defer cancel()
+	if err := delivery.Reconcile(ctx, broker.JetStream(), survivor.Endpoints, a.logger); err != nil {
+		a.logger.Error("reconciling consumers with the running config failed; they are reconciled again at the next config load",
+			zap.Error(err))
+	}
+}
+
+// reconcileTimeout bounds the consumer updates made when a config stops.
+const reconcileTimeout = 10 * time.Second
+
+// running lists the started apps in start order, so a stopping app can tell
+// whether another config keeps using its broker.
+var (
+	runningMu sync.Mutex
+	running   []*App
+)
+
+func addRunning(a *App) {
+	runningMu.Lock()
+	defer runningMu.Unlock()
+	running = append(running, a)
+}
+
+func removeRunning(a *App) {
+	runningMu.Lock()
+	defer runningMu.Unlock()
+	running = slices.DeleteFunc(running, func(other *App) bool { return other == a })
+}
+
+// runningOn returns the most recently started app whose broker keeps its
+// store in storeDir, or nil if there is none.
+func runningOn(storeDir string) *App {
+	runningMu.Lock()
+	defer runningMu.Unlock()
+	for i := len(running) - 1; i >= 0; i-- {
+		if running[i].NATS.StoreDir == storeDir {
+			return running[i]
+		}
 	}
 	return nil
 }

@@ -3,12 +3,14 @@ package webhooks
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/caddy-webhooks/caddy-webhooks/delivery"
 	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
@@ -143,5 +145,43 @@ func TestAppReloadKeepsBroker(t *testing.T) {
 	}
 	if err := replacement.Stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAppValidateRetriesOutlivingRetention(t *testing.T) {
+	ctx, err := caddy.ProvisionContext(new(caddy.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &App{
+		NATS: &emitter.Config{StoreDir: t.TempDir(), Retention: caddy.Duration(time.Minute)},
+		Endpoints: []*delivery.Endpoint{{
+			Name:   "orders",
+			URL:    "http://127.0.0.1:9/hooks",
+			Events: []string{"order.*"},
+			Retry:  []caddy.Duration{caddy.Duration(75 * time.Second)},
+		}},
+	}
+	if err := app.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = app.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted retries of 75s with a retention of 1m")
+	}
+	if !strings.Contains(err.Error(), `endpoint "orders": its retries span up to 1m30s, but events are kept for 1m0s`) {
+		t.Errorf("error = %q, expected it to name the endpoint, the span and the retention", err)
+	}
+}
+
+func TestAppProvisionNullEndpoint(t *testing.T) {
+	ctx, err := caddy.ProvisionContext(new(caddy.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &App{Endpoints: []*delivery.Endpoint{nil}}
+	err = app.Provision(ctx)
+	if err == nil || !strings.Contains(err.Error(), "endpoint 0 is null") {
+		t.Errorf("Provision error = %v, expected one that names the null endpoint", err)
 	}
 }

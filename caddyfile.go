@@ -306,6 +306,11 @@ func (p *eventRuleParser) parseMatcher(d *caddyfile.Dispenser, name string, toke
 	if err != nil {
 		return nil, d.Errf("event %q: encoding matcher %q: %v", p.rule.Event, name, err)
 	}
+	// A matcher given no value, such as a bare "method", encodes as null,
+	// which Caddy would later reject without naming the rule.
+	if string(raw) == "null" {
+		return nil, d.Errf("event %q: matcher %q needs a value, such as 'method POST'", p.rule.Event, name)
+	}
 	return raw, nil
 }
 

@@ -209,6 +209,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"response_header negation with value", "webhooks {\n\tevent a.b {\n\t\tresponse_header !X-Error 1\n\t}\n}", `invalid response_header "!X-Error 1"`},
 		{"quoted expression with extra argument", "webhooks {\n\tevent a.b {\n\t\t`true` extra\n\t}\n}", `unexpected argument "extra" after the quoted expression`},
 		{"matcher's own error", "webhooks {\n\tevent a.b {\n\t\theader\n\t}\n}", "malformed header matcher"},
+		{"matcher without value", "webhooks {\n\tevent a.b {\n\t\tmethod\n\t}\n}", `event "a.b": matcher "method" needs a value`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

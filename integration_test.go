@@ -556,3 +556,73 @@ func TestSIGTERMDuringSlowRequestKeepsEvent(t *testing.T) {
 	startCaddy(t, s.config(t), p.HomeDir, s.Admin)
 	rc.waitCount(t, 60*time.Second, 1)
 }
+
+func TestRejectedReloadKeepsRunningConsumers(t *testing.T) {
+	first := newReceiver(t, nil)
+	second := newReceiver(t, nil)
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	port, apiPort := freePort(t), freePort(t)
+
+	// A port held here makes the reloaded config fail in the HTTP app,
+	// after the webhooks app of that config may already have started.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+
+	config := func(withSecond bool, extraSite string) string {
+		endpoints := fmt.Sprintf("endpoint first %s {\n\t\t\tevents order.*\n\t\t\tallow_private\n\t\t}\n", first.URL)
+		if withSecond {
+			endpoints += fmt.Sprintf("\t\tendpoint second %s {\n\t\t\tevents order.*\n\t\t\tallow_private\n\t\t}\n", second.URL)
+		}
+		return fmt.Sprintf(`{
+	admin %s
+	persist_config off
+	auto_https off
+	webhooks {
+		%s
+	}
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	webhooks {
+		event order.created POST /orders 201
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	respond /orders "{}" 201
+}
+%s`, admin, endpoints, port, apiPort, apiPort, extraSite)
+	}
+	p := startCaddy(t, config(true, ""), "", admin)
+
+	// The rejected config drops the second endpoint. Caddy starts apps in
+	// random order, so a few tries make it likely that its webhooks app
+	// started before its HTTP app failed.
+	rejected := config(false, fmt.Sprintf("http://%s {\n\tbind 127.0.0.1\n\trespond 200\n}\n", taken.Addr()))
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+admin+"/load", strings.NewReader(rejected))
+		req.Header.Set("Content-Type", "text/caddyfile")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("the config with a port in use was loaded, expected it to be rejected")
+		}
+	}
+
+	// The running config still delivers to both endpoints.
+	if got := send(t, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/orders", port), `{}`); got != 201 {
+		t.Fatalf("POST /orders: status %d", got)
+	}
+	first.waitCount(t, 15*time.Second, 1)
+	second.waitCount(t, 15*time.Second, 1)
+	if entries := p.logEntries("deleted consumer of removed endpoint"); len(entries) > 0 {
+		t.Errorf("a rejected reload deleted a consumer: %v", entries[0])
+	}
+}

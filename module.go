@@ -163,6 +163,20 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, next cad
 
 	rec := capture.NewRecorder(w, capture.DefaultMaxBody)
 	defer rec.Release()
+
+	// reverse_proxy panics with http.ErrAbortHandler when the upstream or
+	// the client breaks off a response that has already started. The API
+	// still answered, so the events of that status are emitted before the
+	// panic goes on to Caddy's server.
+	defer func() {
+		if p := recover(); p != nil {
+			if status := rec.Status(); status != 0 {
+				h.emitMatching(candidates, req, status, rec.ResponseHeader(), rec)
+			}
+			panic(p)
+		}
+	}()
+
 	handlerErr := next.ServeHTTP(rec, r)
 
 	status, header := finalStatus(rec, w, handlerErr)

@@ -803,3 +803,45 @@ func (failingMatcher) MatchWithError(*http.Request) (bool, error) {
 func init() {
 	caddy.RegisterModule(failingMatcher{})
 }
+
+func TestServeHTTPAbortedResponseStillEmits(t *testing.T) {
+	h, sink := newTestHandler(t, ordersConfig)
+	r := httptest.NewRequest("POST", "http://api.example.com/orders", strings.NewReader(`{}`))
+
+	// reverse_proxy panics like this when the upstream breaks off a
+	// response it has started.
+	aborting := func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(201)
+		_, _ = io.WriteString(w, `{"id":`)
+		panic(http.ErrAbortHandler)
+	}
+
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		_, _ = serve(h, r, aborting)
+	}()
+	if recovered != http.ErrAbortHandler {
+		t.Errorf("recovered %v, expected the handler's http.ErrAbortHandler to go on", recovered)
+	}
+	events := sink.list()
+	if len(events) != 1 {
+		t.Fatalf("got %d events, expected 1 for the 201 that was sent", len(events))
+	}
+	if got := responseStatus(t, events[0]); got != 201 {
+		t.Errorf("status = %d, expected 201", got)
+	}
+}
+
+func TestServeHTTPPanicBeforeStatusEmitsNothing(t *testing.T) {
+	h, sink := newTestHandler(t, ordersConfig)
+	r := httptest.NewRequest("POST", "http://api.example.com/orders", strings.NewReader(`{}`))
+
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = serve(h, r, func(http.ResponseWriter, *http.Request) error { panic("bug") })
+	}()
+	if events := sink.list(); len(events) != 0 {
+		t.Errorf("got %d events for a handler that panicked before answering, expected none", len(events))
+	}
+}

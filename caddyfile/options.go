@@ -4,6 +4,7 @@
 package caddyfile
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -264,7 +265,7 @@ func rateArg(d *caddycf.Dispenser) (float64, error) {
 	countText, unit, found := strings.Cut(s, "/")
 	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[unit]
 	count, convErr := strconv.ParseFloat(countText, 64)
-	if !found || per == 0 || convErr != nil || count <= 0 {
+	if !found || per == 0 || convErr != nil || !(count > 0) || math.IsInf(count, 1) {
 		return 0, d.Errf("invalid rate %q: use a count per second, minute or hour, such as 50/s, 600/m or 1000/h", s)
 	}
 	return count / per.Seconds(), nil

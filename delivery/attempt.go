@@ -114,6 +114,11 @@ func (s *sender) send(ctx context.Context, ev *event) (res attemptResult) {
 	// time only shortens the stored snippet.
 	res.response, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	classifyStatus(&res, resp, time.Now())
+	if res.errorClass == ClassRedirect {
+		// The body of a redirect often repeats the Location with its query,
+		// which may carry a token, so it is not kept.
+		res.response = nil
+	}
 	return res
 }
 
@@ -141,7 +146,7 @@ func classifyStatus(res *attemptResult, resp *http.Response, now time.Time) {
 		return
 	case code >= 300 && code <= 399:
 		res.errorClass = ClassRedirect
-		res.err = fmt.Errorf("receiver redirected with %s to %q, and redirects are not followed: set the endpoint url to the final address", resp.Status, resp.Header.Get("Location"))
+		res.err = redirectError(resp)
 	default:
 		res.errorClass = ClassStatus
 		res.err = fmt.Errorf("receiver responded with %s", resp.Status)
@@ -151,24 +156,58 @@ func classifyStatus(res *attemptResult, resp *http.Response, now time.Time) {
 	}
 }
 
+// redirectError describes a redirect response. It names only the scheme,
+// host and path of the Location, because its user info, query and fragment
+// may carry a token.
+func redirectError(resp *http.Response) error {
+	const fix = "redirects are not followed: set the endpoint url to the final address"
+	location := resp.Header.Get("Location")
+	if location == "" {
+		return fmt.Errorf("receiver redirected with %s without a Location header, and %s", resp.Status, fix)
+	}
+	u, err := url.Parse(location)
+	if err != nil {
+		return fmt.Errorf("receiver redirected with %s to an invalid Location, and %s", resp.Status, fix)
+	}
+	target := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return fmt.Errorf("receiver redirected with %s to %q, and %s", resp.Status, target.String(), fix)
+}
+
+// maxRetryAfter bounds parsed Retry-After values so they fit in a
+// time.Duration. A retry_after_max above it has no effect.
+const maxRetryAfter = 365 * 24 * time.Hour
+
 // parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
-// It returns 0 when the value is missing, invalid or already past.
+// It returns 0 when the value is missing, invalid or already past. A number
+// of seconds too large for int64 returns maxRetryAfter.
 func parseRetryAfter(value string, now time.Time) time.Duration {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return 0
 	}
-	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil {
+	seconds, err := strconv.ParseInt(value, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && isDigits(value) {
+		seconds, err = int64(maxRetryAfter/time.Second), nil
+	}
+	if err == nil {
 		if seconds <= 0 {
 			return 0
 		}
-		// Larger values would overflow time.Duration; any cap is far below.
-		return time.Duration(min(seconds, int64(365*24*time.Hour/time.Second))) * time.Second
+		return time.Duration(min(seconds, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if date, err := http.ParseTime(value); err == nil && date.After(now) {
 		return date.Sub(now)
 	}
 	return 0
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // classifyError maps a transport error to an error class of the attempt log.
@@ -203,7 +242,10 @@ func isTLSError(err error) bool {
 		hostnameErr  x509.HostnameError
 		invalidErr   x509.CertificateInvalidError
 	)
-	return errors.As(err, &verifyErr) ||
+	// net/http replaces the record header error of a server that responds
+	// in plain HTTP with ErrSchemeMismatch.
+	return errors.Is(err, http.ErrSchemeMismatch) ||
+		errors.As(err, &verifyErr) ||
 		errors.As(err, &recordErr) ||
 		errors.As(err, &alertErr) ||
 		errors.As(err, &authorityErr) ||

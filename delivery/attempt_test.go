@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,7 @@ func TestSendClassifiesResults(t *testing.T) {
 		wantClass  string
 		wantStatus int
 		wantError  string
+		wantAbsent []string // substrings that neither the error nor the stored response may contain
 	}{
 		{
 			name:       "success",
@@ -50,6 +52,9 @@ func TestSendClassifiesResults(t *testing.T) {
 			name: "timeout",
 			url: func(t *testing.T) string {
 				return serve(t, func(w http.ResponseWriter, r *http.Request) {
+					// The server notices the client's disconnect, which
+					// cancels r.Context(), only once the body is read.
+					_, _ = io.Copy(io.Discard, r.Body)
 					select {
 					case <-r.Context().Done():
 					case <-time.After(5 * time.Second):
@@ -79,6 +84,20 @@ func TestSendClassifiesResults(t *testing.T) {
 			wantError:  `"/moved-here"`,
 		},
 		{
+			name: "redirect with token",
+			url: func(t *testing.T) string {
+				return serve(t, func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Location", "https://user:hunter2@hooks.example.com/v2/orders?token=secret-abc#frag")
+					w.WriteHeader(http.StatusTemporaryRedirect)
+					_, _ = w.Write([]byte(`<a href="https://hooks.example.com/v2/orders?token=secret-abc">moved</a>`))
+				})
+			},
+			wantClass:  ClassRedirect,
+			wantStatus: http.StatusTemporaryRedirect,
+			wantError:  `"https://hooks.example.com/v2/orders"`,
+			wantAbsent: []string{"secret-abc", "hunter2", "frag"},
+		},
+		{
 			name: "reset",
 			url: func(t *testing.T) string {
 				return serve(t, func(w http.ResponseWriter, _ *http.Request) {
@@ -105,6 +124,14 @@ func TestSendClassifiesResults(t *testing.T) {
 			wantClass: ClassTLS,
 			wantError: "certificate",
 		},
+		{
+			name: "https to plain http",
+			url: func(t *testing.T) string {
+				plain := serve(t, func(http.ResponseWriter, *http.Request) {})
+				return "https://" + strings.TrimPrefix(plain, "http://")
+			},
+			wantClass: ClassTLS,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +151,14 @@ func TestSendClassifiesResults(t *testing.T) {
 			if res.err != nil && strings.Contains(res.err.Error(), url) {
 				t.Errorf("error %q contains the endpoint url", res.err)
 			}
+			for _, absent := range tt.wantAbsent {
+				if res.err != nil && strings.Contains(res.err.Error(), absent) {
+					t.Errorf("error %q contains %q", res.err, absent)
+				}
+				if bytes.Contains(res.response, []byte(absent)) {
+					t.Errorf("stored response %q contains %q", res.response, absent)
+				}
+			}
 		})
 	}
 }
@@ -140,6 +175,39 @@ func TestSendReadsAtMost4KiB(t *testing.T) {
 	res := s.send(t.Context(), &event{id: "evt", payload: []byte(`{}`)})
 	if len(res.response) != maxResponseBytes {
 		t.Errorf("stored %d bytes of the response, want %d", len(res.response), maxResponseBytes)
+	}
+}
+
+func TestRedirectErrorNamesOnlyTarget(t *testing.T) {
+	tests := []struct {
+		name     string
+		location string
+		want     string
+	}{
+		{name: "relative with query", location: "/v2/hook?token=secret-abc", want: `to "/v2/hook", and`},
+		{name: "absolute", location: "https://hooks.example.com/v2", want: `to "https://hooks.example.com/v2", and`},
+		{name: "user info and fragment", location: "http://admin:secret-abc@hooks.example.com:8443/a%2Fb#secret-abc", want: `to "http://hooks.example.com:8443/a%2Fb", and`},
+		{name: "scheme-relative", location: "//other.example/x?secret-abc", want: `to "//other.example/x", and`},
+		{name: "missing", location: "", want: "without a Location header"},
+		{name: "invalid", location: "http://[::1/secret-abc", want: "to an invalid Location"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{Status: "302 Found", StatusCode: http.StatusFound, Header: http.Header{}}
+			if tt.location != "" {
+				resp.Header.Set("Location", tt.location)
+			}
+			err := redirectError(resp)
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %q, want it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "secret-abc") {
+				t.Errorf("error %q contains the token", err)
+			}
+			if !strings.Contains(err.Error(), "set the endpoint url to the final address") {
+				t.Errorf("error %q does not say what to do", err)
+			}
+		})
 	}
 }
 
@@ -168,6 +236,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Fri, 04 Dec 2026 19:21:30 GMT", 90 * time.Second},
 		{"Fri, 04 Dec 2026 19:00:00 GMT", 0},
 		{"99999999999999999", 365 * 24 * time.Hour},
+		{"99999999999999999999", 365 * 24 * time.Hour},
+		{"-99999999999999999999", 0},
+		{"99999999999999999999x", 0},
 	}
 	for _, tt := range tests {
 		if got := parseRetryAfter(tt.value, now); got != tt.want {
@@ -188,6 +259,7 @@ func TestRetryDelay(t *testing.T) {
 		{"second delay", 2, attemptResult{}, 48 * time.Second, 72 * time.Second},
 		{"retry-after", 1, attemptResult{retryAfter: 30 * time.Minute}, 30 * time.Minute, 30 * time.Minute},
 		{"retry-after capped", 1, attemptResult{retryAfter: 5 * time.Hour}, time.Hour, time.Hour},
+		{"overflowing retry-after capped", 1, attemptResult{retryAfter: parseRetryAfter("99999999999999999999", time.Now())}, time.Hour, time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -88,27 +88,109 @@ func ensureConsumer(ctx context.Context, stream jetstream.Stream, e *Endpoint) (
 	return cons, nil
 }
 
-// removeStaleConsumers deletes the "dest_" consumers whose endpoint is no
-// longer configured.
+// Reconcile makes the "dest_" consumers on the events stream match
+// endpoints: it creates or updates the consumer of each endpoint and deletes
+// every other "dest_" consumer, with the events still waiting in it. Call it
+// only with the endpoints of the config that stays in charge of the broker,
+// because the consumers of endpoints missing from the list are gone for
+// every instance that shares the broker. The endpoints must be provisioned
+// and the events stream must exist (see emitter.EnsureStreams). A nil logger
+// discards the log lines.
+func Reconcile(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, logger *zap.Logger) error {
+	if err := checkEndpoints(endpoints); err != nil {
+		return err
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	stream, err := eventsStream(ctx, js)
+	if err != nil {
+		return err
+	}
+	_, err = reconcileConsumers(ctx, stream, endpoints, true, logger)
+	return err
+}
+
+// checkEndpoints validates endpoints and checks that each was provisioned.
+func checkEndpoints(endpoints []*Endpoint) error {
+	if err := ValidateEndpoints(endpoints); err != nil {
+		return err
+	}
+	for _, e := range endpoints {
+		if !e.provisioned {
+			return fmt.Errorf("endpoint %q is not provisioned: call Provision before starting delivery", e.Name)
+		}
+	}
+	return nil
+}
+
+func eventsStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
+	stream, err := js.Stream(ctx, emitter.EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("looking up stream %s: %w; create the streams with emitter.EnsureStreams before starting delivery", emitter.EventsStream, err)
+	}
+	return stream, nil
+}
+
+// reconcileConsumers creates or updates the consumer of each endpoint and
+// returns them in the order of endpoints. With removeStale it also deletes
+// the "dest_" consumers of all other endpoints.
+func reconcileConsumers(ctx context.Context, stream jetstream.Stream, endpoints []*Endpoint, removeStale bool, logger *zap.Logger) ([]jetstream.Consumer, error) {
+	consumers := make([]jetstream.Consumer, len(endpoints))
+	keep := make(map[string]bool, len(endpoints))
+	for i, e := range endpoints {
+		cons, err := ensureConsumer(ctx, stream, e)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
+		}
+		consumers[i] = cons
+		keep[consumerName(e.Name)] = true
+	}
+	if removeStale {
+		if err := removeStaleConsumers(ctx, stream, keep, logger); err != nil {
+			return nil, err
+		}
+	}
+	return consumers, nil
+}
+
+// removeStaleConsumers deletes the "dest_" consumers that are not in keep.
 func removeStaleConsumers(ctx context.Context, stream jetstream.Stream, keep map[string]bool, logger *zap.Logger) error {
-	lister := stream.ConsumerNames(ctx)
-	var stale []string
-	for name := range lister.Name() {
-		if strings.HasPrefix(name, emitter.ConsumerPrefix) && !keep[name] {
-			stale = append(stale, name)
+	lister := stream.ListConsumers(ctx)
+	var stale []*jetstream.ConsumerInfo
+	for info := range lister.Info() {
+		if strings.HasPrefix(info.Name, emitter.ConsumerPrefix) && !keep[info.Name] {
+			stale = append(stale, info)
 		}
 	}
 	if err := lister.Err(); err != nil {
 		return fmt.Errorf("listing consumers of stream %s: %w", emitter.EventsStream, err)
 	}
 
-	for _, name := range stale {
-		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return fmt.Errorf("deleting consumer %s of a removed endpoint: %w", name, err)
+	for _, info := range stale {
+		if err := stream.DeleteConsumer(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("deleting consumer %s of a removed endpoint: %w", info.Name, err)
 		}
-		logger.Info("deleted consumer of removed endpoint",
-			zap.String("consumer", name),
-			zap.String("destination", strings.TrimPrefix(name, emitter.ConsumerPrefix)))
+		logDeletedConsumer(logger, info)
 	}
 	return nil
+}
+
+// logDeletedConsumer logs a deleted consumer at Warn when it still held
+// events, which its endpoint no longer receives, and at Info otherwise. The
+// count comes from the listing made before the deletion, so events stored or
+// settled in between are not in it.
+func logDeletedConsumer(logger *zap.Logger, info *jetstream.ConsumerInfo) {
+	destination := strings.TrimPrefix(info.Name, emitter.ConsumerPrefix)
+	undelivered := info.NumPending + uint64(max(info.NumAckPending, 0))
+	if undelivered == 0 {
+		logger.Info("deleted consumer of removed endpoint",
+			zap.String("consumer", info.Name),
+			zap.String("destination", destination))
+		return
+	}
+	logger.Warn("deleted consumer of removed endpoint; its undelivered events are dropped for it",
+		zap.String("consumer", info.Name),
+		zap.String("destination", destination),
+		zap.Uint64("undelivered_events", undelivered))
 }

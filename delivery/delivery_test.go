@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -510,10 +511,98 @@ func TestStopWhileAttemptHangs(t *testing.T) {
 	}
 }
 
+func TestDrainLetsAttemptFinish(t *testing.T) {
+	js := startJetStream(t)
+	var responded atomic.Bool
+	rcv := newReceiver(t, func(_ int, _ recordedRequest, w http.ResponseWriter) {
+		time.Sleep(2 * time.Second)
+		responded.Store(true)
+		w.WriteHeader(http.StatusOK)
+	})
+	e := newEndpoint(t, "draining", rcv.URL, func(e *Endpoint) { e.Timeout = caddy.Duration(10 * time.Second) })
+	hooks := new(hookLog)
+	w := startWorkers(t, js, Options{Hooks: hooks.hooks()}, e)
+
+	publishEvent(t, js, "evt-drain", "order.created", []byte(`{}`))
+	waitUntil(t, 5*time.Second, func() error {
+		if n := len(rcv.received()); n != 1 {
+			return fmt.Errorf("receiver got %d requests, want 1", n)
+		}
+		return nil
+	})
+
+	w.Drain()
+	if responded.Load() {
+		t.Fatal("Drain returned only after the attempt finished; it must return at once")
+	}
+
+	waitUntil(t, 10*time.Second, func() error {
+		records := attemptRecords(t, js, "draining", "evt-drain")
+		if len(records) != 1 {
+			return fmt.Errorf("got %d attempt records, want 1", len(records))
+		}
+		if rec := records[0]; rec.Attempt != 1 || rec.Outcome != OutcomeSuccess || rec.StatusCode != http.StatusOK {
+			return fmt.Errorf("attempt record = %+v, want attempt 1, success, 200", rec)
+		}
+		return nil
+	})
+	waitUntil(t, 5*time.Second, func() error {
+		info, err := consumerInfo(t, js, "dest_draining")
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending != 0 || info.NumRedelivered != 0 || info.NumPending != 0 {
+			return fmt.Errorf("consumer has %d unacknowledged, %d redelivered and %d pending events, want the event acknowledged",
+				info.NumAckPending, info.NumRedelivered, info.NumPending)
+		}
+		return nil
+	})
+	if outcomes, _ := hooks.snapshot(); strings.Join(outcomes, " ") != "draining:success" {
+		t.Errorf("hook outcomes = %v, want one success", outcomes)
+	}
+	if n := len(rcv.received()); n != 1 {
+		t.Errorf("receiver got %d requests, want 1", n)
+	}
+}
+
+func TestDrainKeepsEventWaitingForRate(t *testing.T) {
+	js := startJetStream(t)
+	rcv := newReceiver(t, nil)
+	e := newEndpoint(t, "paced", rcv.URL, func(e *Endpoint) { e.Rate = 1 })
+	w := startWorkers(t, js, Options{}, e)
+
+	publishEvent(t, js, "evt-first", "order.created", []byte(`{}`))
+	publishEvent(t, js, "evt-paced", "order.created", []byte(`{}`))
+	// Once both events are fetched, the second waits about a second for
+	// the rate limit.
+	waitUntil(t, 5*time.Second, func() error {
+		info, err := consumerInfo(t, js, "dest_paced")
+		if err != nil {
+			return err
+		}
+		if info.Delivered.Consumer != 2 {
+			return fmt.Errorf("consumer delivered %d events, want 2", info.Delivered.Consumer)
+		}
+		return nil
+	})
+	w.Drain()
+
+	waitUntil(t, 5*time.Second, func() error {
+		records := attemptRecords(t, js, "paced", "evt-paced")
+		if len(records) != 1 {
+			return fmt.Errorf("got %d attempt records for the paced event, want 1", len(records))
+		}
+		if rec := records[0]; rec.Attempt != 1 || rec.Outcome != OutcomeSuccess {
+			return fmt.Errorf("attempt record = %+v, want attempt 1, success", rec)
+		}
+		return nil
+	})
+}
+
 func TestStartReconcilesConsumers(t *testing.T) {
 	js := startJetStream(t)
 	rcv := newReceiver(t, nil)
-	first := startWorkers(t, js, Options{}, newEndpoint(t, "kept", rcv.URL, nil), newEndpoint(t, "removed", rcv.URL, nil))
+	first := startWorkers(t, js, Options{RemoveStale: true}, newEndpoint(t, "kept", rcv.URL, nil), newEndpoint(t, "removed", rcv.URL, nil))
 
 	publishEvent(t, js, "evt-before", "order.created", []byte(`{}`))
 	waitUntil(t, 5*time.Second, func() error {
@@ -544,7 +633,7 @@ func TestStartReconcilesConsumers(t *testing.T) {
 		e.Timeout = ms(5000)
 		e.Ordered = true
 	})
-	startWorkers(t, js, Options{}, keptEndpoint)
+	startWorkers(t, js, Options{RemoveStale: true}, keptEndpoint)
 
 	if _, err := stream.Consumer(t.Context(), "dest_removed"); err == nil {
 		t.Error("consumer dest_removed still exists after its endpoint was removed")

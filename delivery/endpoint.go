@@ -35,6 +35,12 @@ const (
 	// leaves room for the old and the new config to run side by side during
 	// a reload.
 	MaxConcurrency = 256
+
+	// MaxNameLength bounds the length of an endpoint name. The name is part
+	// of consumer names, subjects and state keys. JetStream in nats-server
+	// v2.15.3 rejects consumer names over 255 characters only when the
+	// consumer is created, and this bound keeps names well below that.
+	MaxNameLength = 64
 )
 
 // DefaultRetry returns the delays between attempts that the Standard Webhooks
@@ -58,8 +64,8 @@ func DefaultRetry() []time.Duration {
 // apps.webhooks.endpoints.
 type Endpoint struct {
 	// Name identifies the endpoint in logs, metrics, the attempt log and the
-	// admin API. It may contain only ASCII letters, digits, '_' and '-', and
-	// must be unique. The endpoint's durable consumer is named
+	// admin API. It may contain only ASCII letters, digits, '_' and '-', is
+	// at most 64 characters long and must be unique. The endpoint's durable consumer is named
 	// "dest_<name>", so renaming an endpoint starts a new consumer that
 	// receives only events published after the rename.
 	Name string `json:"name"`
@@ -217,6 +223,9 @@ func (e *Endpoint) setDefaults() {
 func (e *Endpoint) Validate() error {
 	if !endpointNamePattern.MatchString(e.Name) {
 		return fmt.Errorf("invalid endpoint name %q: use one or more of A-Z, a-z, 0-9, '_' and '-'", e.Name)
+	}
+	if len(e.Name) > MaxNameLength {
+		return fmt.Errorf("endpoint name %q is %d characters long: use at most %d", e.Name, len(e.Name), MaxNameLength)
 	}
 	checks := []func() error{
 		e.validateURL,

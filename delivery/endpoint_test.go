@@ -27,6 +27,8 @@ func TestEndpointValidate(t *testing.T) {
 		{name: "valid", configure: func(*Endpoint) {}},
 		{name: "bad name", configure: func(e *Endpoint) { e.Name = "orders hook" }, want: []string{`"orders hook"`, "A-Z"}},
 		{name: "empty name", configure: func(e *Endpoint) { e.Name = "" }, want: []string{`""`}},
+		{name: "name of 64 characters", configure: func(e *Endpoint) { e.Name = strings.Repeat("n", 64) }},
+		{name: "name too long", configure: func(e *Endpoint) { e.Name = strings.Repeat("n", 65) }, want: []string{"65 characters", "at most 64"}},
 		{name: "ftp url", configure: func(e *Endpoint) { e.URL = "ftp://hooks.example.com/x" }, want: []string{`"ftp://hooks.example.com/x"`, "http or https"}},
 		{name: "url without host", configure: func(e *Endpoint) { e.URL = "https:///x" }, want: []string{"host is missing"}},
 		{name: "url password hidden", configure: func(e *Endpoint) { e.URL = "ftp://user:hunter2@hooks.example.com/" }, want: []string{"xxxxx"}},
@@ -179,7 +181,7 @@ func TestPatternsOverlap(t *testing.T) {
 func TestStartRejectsUnprovisionedEndpoint(t *testing.T) {
 	js := startJetStream(t)
 	_, err := Start(t.Context(), js, []*Endpoint{validEndpoint()}, Options{})
-	if err == nil || !strings.Contains(err.Error(), "call Provision before Start") {
+	if err == nil || !strings.Contains(err.Error(), "call Provision before starting delivery") {
 		t.Errorf("Start() = %v, want an error about provisioning", err)
 	}
 }

@@ -298,3 +298,14 @@ func getState(t *testing.T, js jetstream.JetStream, name string) (EndpointState,
 	err = json.Unmarshal(entry.Value(), &state)
 	return state, err
 }
+
+// consumerInfo returns the current information of a consumer on the events
+// stream.
+func consumerInfo(t *testing.T, js jetstream.JetStream, name string) (*jetstream.ConsumerInfo, error) {
+	t.Helper()
+	cons, err := js.Consumer(t.Context(), emitter.EventsStream, name)
+	if err != nil {
+		return nil, fmt.Errorf("looking up consumer %s: %w", name, err)
+	}
+	return cons.Info(t.Context())
+}

@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,21 @@ type EndpointState struct {
 	State  string    `json:"state"`
 	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since,omitzero"`
+
+	// URLSHA256 is the hex SHA-256 of the endpoint URL at the time a 410
+	// response disabled it. Start enables the endpoint again when its URL
+	// has changed since. The URL itself is not stored because it may carry
+	// a token.
+	URLSHA256 string `json:"url_sha256,omitempty"`
+}
+
+// urlChangedReason is stored in the state bucket when Start enables an
+// endpoint again because its URL changed.
+const urlChangedReason = "endpoint url changed since it was disabled"
+
+func urlSHA256(rawURL string) string {
+	sum := sha256.Sum256([]byte(rawURL))
+	return hex.EncodeToString(sum[:])
 }
 
 // delivers reports whether workers fetch events in this state. Unknown
@@ -196,12 +213,51 @@ func (r *runner) disable(ctx context.Context, reason string) error {
 		return fmt.Errorf("reading state of endpoint %q: %w", r.name, err)
 	}
 
-	value, err := json.Marshal(EndpointState{State: StateDisabled, Reason: reason, Since: time.Now().UTC()})
+	value, err := json.Marshal(EndpointState{
+		State:     StateDisabled,
+		Reason:    reason,
+		Since:     time.Now().UTC(),
+		URLSHA256: urlSHA256(r.endpoint.URL),
+	})
 	if err != nil {
 		return fmt.Errorf("encoding state of endpoint %q: %w", r.name, err)
 	}
 	if _, err := r.kv.Put(ctx, r.name, value); err != nil {
 		return fmt.Errorf("writing state of endpoint %q to bucket %s: %w", r.name, emitter.StateBucket, err)
 	}
+	return nil
+}
+
+// enableIfURLChanged enables an endpoint that a 410 response disabled while
+// it had another URL, because the new URL deserves its own attempts. An
+// endpoint disabled without a stored URL hash, such as by an operator, stays
+// disabled.
+func enableIfURLChanged(ctx context.Context, kv jetstream.KeyValue, e *Endpoint, logger *zap.Logger) error {
+	entry, err := kv.Get(ctx, e.Name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading state of endpoint %q from bucket %s: %w", e.Name, emitter.StateBucket, err)
+	}
+	state, err := decodeState(entry)
+	if err != nil || state.State != StateDisabled || state.URLSHA256 == "" || state.URLSHA256 == urlSHA256(e.URL) {
+		return nil
+	}
+
+	value, err := json.Marshal(EndpointState{State: StateEnabled, Reason: urlChangedReason, Since: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("encoding state of endpoint %q: %w", e.Name, err)
+	}
+	// Update writes only over the entry read above. If the state changed
+	// meanwhile, the newer state is kept and the workers follow it.
+	if _, err := kv.Update(ctx, e.Name, value, entry.Revision()); err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil
+		}
+		return fmt.Errorf("writing state of endpoint %q to bucket %s: %w", e.Name, emitter.StateBucket, err)
+	}
+	logger.Info("endpoint url changed since it was disabled; enabling it",
+		zap.String("destination", e.Name))
 	return nil
 }

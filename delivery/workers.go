@@ -21,6 +21,15 @@ type Options struct {
 	// discards them.
 	Logger *zap.Logger
 
+	// RemoveStale lets Start delete the "dest_" consumers of endpoints that
+	// are not in its list, with the events still waiting in them. Set it
+	// only when no other config uses the broker, such as at the first start
+	// of the process. During a config reload Caddy starts the new config
+	// before the reload is certain to succeed, so the consumers of the
+	// running config must stay until Reconcile runs for the config that
+	// remains. Default: false, which creates and updates consumers only.
+	RemoveStale bool
+
 	Hooks Hooks
 }
 
@@ -35,7 +44,7 @@ type Hooks struct {
 	DeadLettered func(destination string)
 }
 
-// Workers deliver the events of a set of endpoints until Stop.
+// Workers deliver the events of a set of endpoints until Drain or Stop.
 type Workers struct {
 	logger  *zap.Logger
 	runners []*runner
@@ -45,51 +54,44 @@ type Workers struct {
 	cancelFetch    context.CancelFunc
 	cancelAttempts context.CancelFunc
 
-	wg       sync.WaitGroup
-	stopOnce sync.Once
+	wg        sync.WaitGroup
+	drainOnce sync.Once
+	stopOnce  sync.Once
 }
 
-// Start reconciles the durable consumers on the events stream with the
-// endpoints, creating or updating "dest_<name>" for each endpoint and
-// deleting the "dest_" consumers of endpoints that are no longer configured.
-// Then it starts one fetch loop per endpoint, which runs up to Concurrency
-// attempts at a time. The endpoints must be
-// provisioned, and the streams and the state bucket must exist (see
-// emitter.EnsureStreams). ctx bounds the setup only; the workers run until
-// Stop.
+// Start creates or updates the durable consumer "dest_<name>" on the events
+// stream for each endpoint, and with opts.RemoveStale deletes the "dest_"
+// consumers of other endpoints. It re-enables an endpoint that a 410
+// response disabled when its URL has changed since. Then it starts one
+// fetch loop per endpoint, which runs up to Concurrency attempts at a time.
+// The endpoints must be provisioned, and the streams and the state bucket
+// must exist (see emitter.EnsureStreams). ctx bounds the setup only; the
+// workers run until Drain or Stop.
 func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, opts Options) (*Workers, error) {
-	if err := ValidateEndpoints(endpoints); err != nil {
+	if err := checkEndpoints(endpoints); err != nil {
 		return nil, err
-	}
-	for _, e := range endpoints {
-		if !e.provisioned {
-			return nil, fmt.Errorf("endpoint %q is not provisioned: call Provision before Start", e.Name)
-		}
 	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 
-	stream, err := js.Stream(ctx, emitter.EventsStream)
+	stream, err := eventsStream(ctx, js)
 	if err != nil {
-		return nil, fmt.Errorf("looking up stream %s: %w; create the streams with emitter.EnsureStreams before starting delivery", emitter.EventsStream, err)
+		return nil, err
 	}
 	kv, err := js.KeyValue(ctx, emitter.StateBucket)
 	if err != nil {
 		return nil, fmt.Errorf("opening key-value bucket %s: %w; create it with emitter.EnsureStreams before starting delivery", emitter.StateBucket, err)
 	}
-
-	consumers := make([]jetstream.Consumer, len(endpoints))
-	keep := make(map[string]bool, len(endpoints))
-	for i, e := range endpoints {
-		if consumers[i], err = ensureConsumer(ctx, stream, e); err != nil {
-			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
-		}
-		keep[consumerName(e.Name)] = true
-	}
-	if err := removeStaleConsumers(ctx, stream, keep, logger); err != nil {
+	consumers, err := reconcileConsumers(ctx, stream, endpoints, opts.RemoveStale, logger)
+	if err != nil {
 		return nil, err
+	}
+	for _, e := range endpoints {
+		if err := enableIfURLChanged(ctx, kv, e, logger); err != nil {
+			return nil, err
+		}
 	}
 
 	fetchCtx, cancelFetch := context.WithCancel(context.Background())
@@ -111,8 +113,25 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 	return w, nil
 }
 
+// Drain stops fetching events and returns at once, for a config reload.
+// The attempts in flight, and those of events that arrive for pull requests
+// still open, finish in the background and settle as usual, so the NATS
+// connection must stay open until they are done. Stop may follow to bound
+// the wait. Later calls do nothing.
+func (w *Workers) Drain() {
+	w.drainOnce.Do(func() {
+		w.cancelFetch()
+		go func() {
+			w.wg.Wait()
+			w.cancelAttempts()
+			w.closeIdleConnections()
+		}()
+	})
+}
+
 // Stop stops fetching events and waits up to timeout for the attempts in
-// flight and for the open pull requests, which end within about a second.
+// flight, an event waiting for the rate limit among them, and for the open
+// pull requests, which end within about a second.
 // Attempts still running then are aborted and their events released for
 // redelivery, without waiting for that to finish. Later calls do nothing.
 func (w *Workers) Stop(timeout time.Duration) {
@@ -123,9 +142,7 @@ func (w *Workers) Stop(timeout time.Duration) {
 				zap.Duration("timeout", timeout))
 		}
 		w.cancelAttempts()
-		for _, r := range w.runners {
-			r.client.CloseIdleConnections()
-		}
+		w.closeIdleConnections()
 	})
 }
 
@@ -135,10 +152,14 @@ func (w *Workers) abort() {
 		w.cancelFetch()
 		w.cancelAttempts()
 		w.wg.Wait()
-		for _, r := range w.runners {
-			r.client.CloseIdleConnections()
-		}
+		w.closeIdleConnections()
 	})
+}
+
+func (w *Workers) closeIdleConnections() {
+	for _, r := range w.runners {
+		r.client.CloseIdleConnections()
+	}
 }
 
 // waitFor waits up to timeout for every worker to return and reports whether
@@ -274,7 +295,7 @@ func (r *runner) fetch(wg *sync.WaitGroup, fetchCtx, attemptCtx context.Context)
 			failing = false
 		}
 
-		if !r.ready(fetchCtx, msg) {
+		if !r.ready(attemptCtx, msg) {
 			<-r.slots
 			continue
 		}
@@ -295,11 +316,12 @@ func (r *runner) acquireSlot(ctx context.Context) bool {
 }
 
 // ready waits for the rate limit and reports whether msg may be attempted
-// now. Otherwise it releases msg: at once when the workers stop, so other
-// instances can take it, or after releaseDelay when the endpoint was
-// disabled meanwhile.
-func (r *runner) ready(fetchCtx context.Context, msg jetstream.Msg) bool {
-	if r.waitRate(fetchCtx, msg) != nil {
+// now. Otherwise it releases msg: at once when Stop aborts the attempts, so
+// other instances can take it, or after releaseDelay when the endpoint was
+// disabled meanwhile. Drain lets the wait go on, because a fetched event is
+// an attempt in flight.
+func (r *runner) ready(attemptCtx context.Context, msg jetstream.Msg) bool {
+	if r.waitRate(attemptCtx, msg) != nil {
 		r.release(msg, 0)
 		return false
 	}

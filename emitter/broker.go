@@ -53,6 +53,8 @@ type Broker struct {
 	// store directory.
 	refs atomic.Int32
 
+	// unlockStore releases the store directory's file lock, then its
+	// in-process lock. destruct calls it once the server has shut down.
 	unlockStore func()
 }
 
@@ -144,18 +146,33 @@ func (b *Broker) Release() error {
 	return nil
 }
 
-// newBroker takes the store directory's lock and starts a broker on it.
+// newBroker takes the store directory's locks and starts a broker on it.
+// The in-process lock comes first: it waits for a server of this process
+// that is still stopping on the store, while the file lock, which keeps
+// other processes out, fails at once when it is held.
 func newBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 	unlock, err := lockStore(cfg.StoreDir, time.Duration(cfg.StartTimeout))
 	if err != nil {
 		return nil, err
 	}
-	b, err := startBroker(cfg, logger, hooks)
+	fileLock, err := lockStoreFile(cfg.StoreDir)
 	if err != nil {
 		unlock()
 		return nil, err
 	}
-	b.unlockStore = unlock
+	unlockAll := func() {
+		if err := fileLock.release(); err != nil {
+			logger.Error("releasing store directory lock", zap.String("store_dir", cfg.StoreDir), zap.Error(err))
+		}
+		unlock()
+	}
+
+	b, err := startBroker(cfg, logger, hooks)
+	if err != nil {
+		unlockAll()
+		return nil, err
+	}
+	b.unlockStore = unlockAll
 	return b, nil
 }
 

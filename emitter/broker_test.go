@@ -218,21 +218,39 @@ func TestAcquireFailsOnUnusableStoreDir(t *testing.T) {
 	if err := os.WriteFile(file, []byte("not a directory"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := testConfig(t)
-	cfg.StoreDir = filepath.Join(file, "store")
+	// nats-server creates the jetstream directory itself, so a regular
+	// file in its place fails the server's start, after the store lock.
+	blockedJetStream := t.TempDir()
+	if err := os.WriteFile(filepath.Join(blockedJetStream, "jetstream"), []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
-	_, err := Acquire(cfg, zap.NewNop(), Hooks{})
-	if err == nil {
-		t.Fatalf("Acquire on a store dir below a regular file succeeded")
-	}
-	// The server's fatal log line is the cause, not the start timeout.
-	for _, want := range []string{cfg.StoreDir, "Can't start JetStream"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not contain %q", err, want)
-		}
-	}
-	if refs, ok := brokers.References(cfg.StoreDir); ok {
-		t.Errorf("failed Acquire left a pool entry with %d references", refs)
+	for _, tt := range []struct {
+		name     string
+		storeDir string
+		want     string
+	}{
+		{name: "below a regular file", storeDir: filepath.Join(file, "store"), want: "creating store directory"},
+		// The server's fatal log line is the cause, not the start timeout.
+		{name: "jetstream is a regular file", storeDir: blockedJetStream, want: "Can't start JetStream"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.StoreDir = tt.storeDir
+
+			_, err := Acquire(cfg, zap.NewNop(), Hooks{})
+			if err == nil {
+				t.Fatalf("Acquire on an unusable store dir succeeded")
+			}
+			for _, want := range []string{cfg.StoreDir, tt.want} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+			if refs, ok := brokers.References(cfg.StoreDir); ok {
+				t.Errorf("failed Acquire left a pool entry with %d references", refs)
+			}
+		})
 	}
 }
 

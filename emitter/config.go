@@ -30,11 +30,14 @@ const (
 // TODO: only the embedded server is supported; connecting to external NATS
 // servers (URLs, credentials, replicas) is not implemented yet.
 type Config struct {
-	// Directory of the embedded server's JetStream store. The server
-	// creates it if needed and keeps its data under a `jetstream`
-	// subdirectory. Two Caddy processes must never share one store
-	// directory. Relative paths are made absolute against the working
-	// directory. Default: `webhooks/nats` under Caddy's data directory.
+	// Directory of the embedded server's JetStream store. It is created
+	// with mode 0700 if needed, and the server keeps its data under a
+	// `jetstream` subdirectory. While the server runs, Caddy holds an
+	// exclusive lock on the file `caddy-webhooks.lock` in it, so a second
+	// Caddy process configured with the same directory fails to start
+	// instead of corrupting the store. Relative paths are made absolute
+	// against the working directory. Default: `webhooks/nats` under
+	// Caddy's data directory.
 	StoreDir string `json:"store_dir,omitempty"`
 
 	// How long events stay in the WEBHOOKS_EVENTS stream. Keep it longer
