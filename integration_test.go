@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,47 +257,26 @@ func TestUpstreamDownGives502AndEvent(t *testing.T) {
 }
 
 func TestSIGTERMThenRestartDeliversAll(t *testing.T) {
-	var healthy sync.Map
-	rc := newReceiver(t, func(int, delivery) int {
-		if _, ok := healthy.Load("yes"); ok {
-			return http.StatusOK
-		}
-		return http.StatusServiceUnavailable
-	})
-	s := newSite(t, rc.URL, "1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s")
-	p := startCaddy(t, s.config(t), "", s.Admin)
-
-	const events = 20
-	for i := range events {
-		if got := send(t, http.MethodPost, s.url("/orders"), fmt.Sprintf(`{"n":%d}`, i)); got != 201 {
-			t.Fatalf("POST /orders: status %d", got)
-		}
-	}
-	// Every event has been attempted at least once, so it is stored.
-	waitFor(t, 30*time.Second, "a first attempt of every event", func() error {
-		if got := len(byEventID(rc.all())); got < events {
-			return fmt.Errorf("%d events attempted", got)
-		}
-		return nil
-	})
-	p.stop()
-
-	healthy.Store("yes", true)
-	startCaddy(t, s.config(t), p.HomeDir, s.Admin)
-	waitFor(t, 60*time.Second, "a successful delivery of every event", func() error {
-		return everyEventSucceeded(rc, events)
-	})
+	restartDeliversAll(t, (*caddyProcess).stop)
 }
 
 func TestSIGKILLAfterPublishDeliversAll(t *testing.T) {
-	var healthy sync.Map
+	restartDeliversAll(t, (*caddyProcess).kill)
+}
+
+// restartDeliversAll sends events while the receiver fails, ends Caddy with
+// end once every event has had a first attempt (so it is stored), makes the
+// receiver healthy and starts Caddy again on the same store: every event
+// must then be delivered.
+func restartDeliversAll(t *testing.T, end func(*caddyProcess)) {
+	var healthy atomic.Bool
 	rc := newReceiver(t, func(int, delivery) int {
-		if _, ok := healthy.Load("yes"); ok {
+		if healthy.Load() {
 			return http.StatusOK
 		}
 		return http.StatusServiceUnavailable
 	})
-	s := newSite(t, rc.URL, "1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s")
+	s := newSite(t, rc.URL, strings.Repeat("1s ", 20))
 	p := startCaddy(t, s.config(t), "", s.Admin)
 
 	const events = 20
@@ -312,9 +291,11 @@ func TestSIGKILLAfterPublishDeliversAll(t *testing.T) {
 		}
 		return nil
 	})
-	p.kill()
+	end(p)
 
-	healthy.Store("yes", true)
+	healthy.Store(true)
+	// After SIGKILL, JetStream redelivers the events that were in flight
+	// once their ack wait (the endpoint timeout plus 30s) has passed.
 	startCaddy(t, s.config(t), p.HomeDir, s.Admin)
 	waitFor(t, 90*time.Second, "a successful delivery of every event", func() error {
 		return everyEventSucceeded(rc, events)

@@ -95,7 +95,13 @@ func parseNATS(d *caddycf.Dispenser) (*emitter.Config, error) {
 	}
 
 	cfg := new(emitter.Config)
+	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if seen[d.Val()] {
+			return nil, d.Errf("%q is set twice in 'nats embedded': keep one", d.Val())
+		}
+		seen[d.Val()] = true
+
 		var err error
 		switch d.Val() {
 		case "store_dir":
@@ -127,9 +133,20 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 		return nil, d.Errf("unexpected argument %q after the URL of endpoint %q", d.Val(), ep.Name)
 	}
 
+	// events, secret and header may repeat and add up; every other
+	// setting takes one value.
+	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("%q is set twice in endpoint %q: keep one", name, ep.Name)
+		}
+		if name != "events" && name != "secret" && name != "header" {
+			seen[name] = true
+		}
+
 		var err error
-		switch d.Val() {
+		switch name {
 		case "events":
 			patterns := d.RemainingArgs()
 			if len(patterns) == 0 {

@@ -77,6 +77,9 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"literal bad secret", endpoint("secret abc"), `endpoint "orders": secret 1`},
 		{"header without value", endpoint("header X-Tenant"), `'header' of endpoint "orders" needs a field and a value`},
 		{"unknown subdirective", endpoint("colour red"), `unrecognized subdirective "colour" in endpoint "orders"`},
+		{"concurrency twice", endpoint("concurrency 4\n\t\tconcurrency 8"), `"concurrency" is set twice in endpoint "orders"`},
+		{"retry twice", endpoint("retry 1s\n\t\tretry 2s"), `"retry" is set twice in endpoint "orders"`},
+		{"nats setting twice", "webhooks {\n\tnats embedded {\n\t\tretention 1d\n\t\tretention 2d\n\t}\n}", `"retention" is set twice in 'nats embedded'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
