@@ -264,6 +264,15 @@ func (p *Publisher) dropAccepted(pe *pendingEvent, reason string, err error) {
 	p.drop(pe.ev, reason, err)
 }
 
+// logDropsNotLogged logs how many drops the rate limit left out since the
+// last line that counted them.
+func (p *Publisher) logDropsNotLogged() {
+	if skipped := p.dropsNotLogged.Swap(0); skipped > 0 {
+		p.logger.Error("events dropped without a log line of their own",
+			zap.Int64("drops_not_logged", skipped))
+	}
+}
+
 // drop logs a lost event, at most dropLogRate lines per second, and calls
 // the Dropped hook.
 func (p *Publisher) drop(ev *Event, reason string, err error) {
@@ -278,8 +287,10 @@ func (p *Publisher) drop(ev *Event, reason string, err error) {
 			fields = append(fields, zap.Int64("drops_not_logged", skipped))
 		}
 		p.logger.Error("event dropped", fields...)
-	} else {
-		p.dropsNotLogged.Add(1)
+	} else if p.dropsNotLogged.Add(1) == 1 {
+		// The first drop left out of the log schedules a summary line, so
+		// the count is logged even when no further drop follows.
+		time.AfterFunc(time.Second, p.logDropsNotLogged)
 	}
 
 	if hook := p.hooks.Load().Dropped; hook != nil {

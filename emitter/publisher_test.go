@@ -311,3 +311,45 @@ func TestTransientAPIError(t *testing.T) {
 		})
 	}
 }
+
+func TestPublisherLogsEveryDropCount(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.QueueSize = 1
+	logger, logs := observedLogger()
+	b := acquire(t, cfg, logger, Hooks{})
+
+	// No stream exists, so the one queued event stays and the rest drop,
+	// more than the log rate limit lets through as lines of their own.
+	const events = 100
+	full := 0
+	for i := range events {
+		if errors.Is(b.Publisher().Enqueue(testEvent(fmt.Sprintf("evt-%03d", i))), ErrQueueFull) {
+			full++
+		}
+	}
+
+	// Every drop is in the log, as a line of its own or in a count.
+	waitFor(t, 5*time.Second, func() error {
+		logged := 0
+		for _, entry := range logs.All() {
+			switch entry.Message {
+			case "event dropped":
+				logged++
+			case "events dropped without a log line of their own":
+			default:
+				continue
+			}
+			if skipped, ok := entry.ContextMap()["drops_not_logged"].(int64); ok {
+				logged += int(skipped)
+			}
+		}
+		if logged != full {
+			return fmt.Errorf("the log accounts for %d drops, expected %d", logged, full)
+		}
+		return nil
+	})
+
+	// With the streams in place the queued event is stored, so the release
+	// at cleanup has nothing to wait for.
+	ensureStreams(t, b)
+}
