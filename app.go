@@ -49,6 +49,20 @@ type App struct {
 	// patterns select.
 	Endpoints []*delivery.Endpoint `json:"endpoints,omitempty"`
 
+	// AllowPrivate turns the outbound address check off for every
+	// endpoint, as the endpoint's own `allow_private` does. Default: false,
+	// so webhooks never go to loopback, private, link-local, carrier-grade
+	// NAT, multicast, unspecified or reserved addresses.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+
+	// AllowHosts adds host names, IP addresses and CIDRs to the
+	// `allow_hosts` of every endpoint. Default: none.
+	AllowHosts []string `json:"allow_hosts,omitempty"`
+
+	// HTTPSOnly rejects endpoint URLs with the http scheme, and redirects
+	// to plain http, for every endpoint. Default: false.
+	HTTPSOnly bool `json:"https_only,omitempty"`
+
 	logger  *zap.Logger
 	broker  *emitter.Broker
 	workers *delivery.Workers
@@ -90,6 +104,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if ep == nil {
 			return fmt.Errorf("endpoint %d is null: remove it or give it a name, url and events", i)
 		}
+		ep.SetGlobalGuard(a.globalGuard())
 		if err := ep.Provision(repl); err != nil {
 			return err // the error names the endpoint
 		}
@@ -104,6 +119,10 @@ func (a *App) Validate() error {
 	if err := a.NATS.Validate(); err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
+	if err := a.globalGuard().Validate(); err != nil {
+		return err
+	}
+
 	if err := delivery.ValidateEndpoints(a.Endpoints); err != nil {
 		return err
 	}
@@ -118,6 +137,11 @@ func (a *App) Validate() error {
 		}
 	}
 	return nil
+}
+
+// globalGuard returns the app-level settings of the outbound address check.
+func (a *App) globalGuard() delivery.GlobalGuard {
+	return delivery.GlobalGuard{AllowPrivate: a.AllowPrivate, AllowHosts: a.AllowHosts, HTTPSOnly: a.HTTPSOnly}
 }
 
 // retrySpan returns the longest time from the first attempt to the last:
@@ -333,12 +357,15 @@ func parseGlobalOption(d *caddycf.Dispenser, existing any) (any, error) {
 		}
 	}
 
-	opts := caddyfile.Options{NATS: app.NATS, Endpoints: app.Endpoints}
+	opts := caddyfile.Options{NATS: app.NATS, Endpoints: app.Endpoints, Guard: app.globalGuard()}
 	if err := caddyfile.ParseOptions(d, &opts); err != nil {
 		return nil, err
 	}
 	app.NATS = opts.NATS
 	app.Endpoints = opts.Endpoints
+	app.AllowPrivate = opts.Guard.AllowPrivate
+	app.AllowHosts = opts.Guard.AllowHosts
+	app.HTTPSOnly = opts.Guard.HTTPSOnly
 
 	return httpcaddyfile.App{
 		Name:  "webhooks",

@@ -160,6 +160,8 @@ func TestAppValidateRetriesOutlivingRetention(t *testing.T) {
 			URL:    "http://127.0.0.1:9/hooks",
 			Events: []string{"order.*"},
 			Retry:  []caddy.Duration{caddy.Duration(75 * time.Second)},
+			// The receiver address is loopback.
+			AllowPrivate: true,
 		}},
 	}
 	if err := app.Provision(ctx); err != nil {

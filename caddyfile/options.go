@@ -4,6 +4,7 @@
 package caddyfile
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -20,12 +21,19 @@ import (
 type Options struct {
 	NATS      *emitter.Config
 	Endpoints []*delivery.Endpoint
+
+	// Guard holds the global allow_private, allow_hosts and https_only,
+	// which apply to every endpoint.
+	Guard delivery.GlobalGuard
 }
 
 // ParseOptions parses one `webhooks` global option block into opts. Blocks
 // that appear more than once add to the same opts.
 //
 //	webhooks {
+//		allow_private
+//		allow_hosts <host or CIDR...>
+//		https_only
 //		nats embedded {
 //			store_dir     <path>
 //			retention     <duration>
@@ -44,16 +52,31 @@ type Options struct {
 //			retry_after_max <duration>
 //			ordered
 //			allow_private
+//			allow_hosts      <host or CIDR...>
+//			https_only
+//			follow_redirects
 //		}
 //	}
+//
+// The endpoints are validated once the block has been read, so the global
+// settings apply wherever they stand in it.
 func ParseOptions(d *caddycf.Dispenser, opts *Options) error {
 	d.Next() // the option name
 	if d.NextArg() {
 		return d.Errf("unexpected argument %q after 'webhooks': its settings go in a block", d.Val())
 	}
 
+	// positions maps the endpoints of this block to their first token, for
+	// the file and line of validation errors.
+	positions := make(map[*delivery.Endpoint]caddycf.Token)
+	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
+		case "allow_private", "allow_hosts", "https_only":
+			if err := parseGlobalGuard(d, &opts.Guard, seen); err != nil {
+				return err
+			}
+
 		case "nats":
 			if opts.NATS != nil {
 				return d.Err("'nats' is set twice: keep one")
@@ -65,10 +88,12 @@ func ParseOptions(d *caddycf.Dispenser, opts *Options) error {
 			opts.NATS = cfg
 
 		case "endpoint":
+			start := d.Token()
 			ep, err := parseEndpoint(d)
 			if err != nil {
 				return err
 			}
+			positions[ep] = start
 			for _, other := range opts.Endpoints {
 				if other.Name == ep.Name {
 					return d.Errf("two endpoints are named %q: give each a unique name", ep.Name)
@@ -77,10 +102,70 @@ func ParseOptions(d *caddycf.Dispenser, opts *Options) error {
 			opts.Endpoints = append(opts.Endpoints, ep)
 
 		default:
-			return d.Errf("unrecognized webhooks option %q: expected nats or endpoint", d.Val())
+			return d.Errf("unrecognized webhooks option %q: expected nats, endpoint, allow_private, allow_hosts or https_only", d.Val())
 		}
 	}
+	return validateEndpoints(opts, positions)
+}
+
+// parseGlobalGuard parses one of the global allow_private, allow_hosts and
+// https_only lines. allow_hosts may repeat and adds up.
+func parseGlobalGuard(d *caddycf.Dispenser, guard *delivery.GlobalGuard, seen map[string]bool) error {
+	name := d.Val()
+	if seen[name] {
+		return d.Errf("%q is set twice in the webhooks block: keep one", name)
+	}
+
+	var err error
+	switch name {
+	case "allow_private":
+		guard.AllowPrivate, err = flag(d)
+		seen[name] = true
+	case "https_only":
+		guard.HTTPSOnly, err = flag(d)
+		seen[name] = true
+	case "allow_hosts":
+		var entries []string
+		entries, err = allowHostsArgs(d, "'allow_hosts'")
+		guard.AllowHosts = append(guard.AllowHosts, entries...)
+	}
+	return err
+}
+
+// validateEndpoints validates every endpoint with the global guard settings.
+// Errors about an endpoint of the current block carry its file and line.
+//
+// NOTE: an endpoint of an earlier webhooks block is validated when that
+// block ends. So a global allow_private or allow_hosts in a later block
+// comes too late for the check of its URL, and belongs in the first block.
+func validateEndpoints(opts *Options, positions map[*delivery.Endpoint]caddycf.Token) error {
+	if err := opts.Guard.Validate(); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	for _, ep := range opts.Endpoints {
+		ep.SetGlobalGuard(opts.Guard)
+		err := ep.Validate()
+		if err == nil {
+			continue
+		}
+		if start, ok := positions[ep]; ok {
+			return fmt.Errorf("%w, at %s:%d", err, start.File, start.Line)
+		}
+		return err
+	}
 	return nil
+}
+
+// allowHostsArgs returns the entries of an allow_hosts line, each checked.
+func allowHostsArgs(d *caddycf.Dispenser, where string) ([]string, error) {
+	entries := d.RemainingArgs()
+	if len(entries) == 0 {
+		return nil, d.Errf("%s needs at least one host name, IP address or CIDR", where)
+	}
+	if err := (delivery.GlobalGuard{AllowHosts: entries}).Validate(); err != nil {
+		return nil, d.WrapErr(err)
+	}
+	return entries, nil
 }
 
 func parseNATS(d *caddycf.Dispenser) (*emitter.Config, error) {
@@ -133,15 +218,15 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 		return nil, d.Errf("unexpected argument %q after the URL of endpoint %q", d.Val(), ep.Name)
 	}
 
-	// events, secret and header may repeat and add up; every other
-	// setting takes one value.
+	// events, secret, header and allow_hosts may repeat and add up; every
+	// other setting takes one value.
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		if seen[name] {
 			return nil, d.Errf("%q is set twice in endpoint %q: keep one", name, ep.Name)
 		}
-		if name != "events" && name != "secret" && name != "header" {
+		if name != "events" && name != "secret" && name != "header" && name != "allow_hosts" {
 			seen[name] = true
 		}
 
@@ -207,8 +292,19 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 		case "allow_private":
 			ep.AllowPrivate, err = flag(d)
 
+		case "allow_hosts":
+			var entries []string
+			entries, err = allowHostsArgs(d, fmt.Sprintf("'allow_hosts' of endpoint %q", ep.Name))
+			ep.AllowHosts = append(ep.AllowHosts, entries...)
+
+		case "https_only":
+			ep.HTTPSOnly, err = flag(d)
+
+		case "follow_redirects":
+			ep.FollowRedirects, err = flag(d)
+
 		default:
-			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, header, timeout, retry, concurrency, rate, retry_after_max, ordered or allow_private", d.Val(), ep.Name)
+			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only or follow_redirects", d.Val(), ep.Name)
 		}
 		if err != nil {
 			return nil, err
@@ -218,12 +314,8 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 	if len(ep.Events) == 0 {
 		return nil, d.Errf("endpoint %q has no events: add 'events <type or pattern...>' to its block", ep.Name)
 	}
-	// Checking now, and not only when Caddy provisions the app, gives the
-	// error a file and line. Secrets with placeholders are checked once
-	// resolved.
-	if err := ep.Validate(); err != nil {
-		return nil, d.WrapErr(err)
-	}
+	// ParseOptions validates the endpoint at the end of the block, when the
+	// global settings are known.
 	return ep, nil
 }
 

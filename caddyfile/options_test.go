@@ -13,13 +13,20 @@ func TestParseOptions(t *testing.T) {
 			retention 3d
 			queue_size 100
 		}
-		endpoint orders http://127.0.0.1:9/hooks {
+		endpoint orders https://127.0.0.1:9/hooks {
 			events order.*
 			retry 1s 1m
 			rate 120/m
 			header X-Tenant acme
 			ordered
+			allow_hosts hooks.internal.test 10.1.0.0/16
+			allow_hosts 127.0.0.1
+			https_only
+			follow_redirects
 		}
+		allow_hosts 192.168.7.0/24
+		allow_private
+		https_only
 	}`
 	var opts Options
 	if err := ParseOptions(caddycf.NewTestDispenser(input), &opts); err != nil {
@@ -44,17 +51,87 @@ func TestParseOptions(t *testing.T) {
 	if !ep.Ordered {
 		t.Error("ordered is not set")
 	}
+
+	if got := strings.Join(ep.AllowHosts, " "); got != "hooks.internal.test 10.1.0.0/16 127.0.0.1" {
+		t.Errorf("allow_hosts = %q, expected both lines added up", got)
+	}
+	if !ep.HTTPSOnly || !ep.FollowRedirects || ep.AllowPrivate {
+		t.Errorf("https_only = %v, follow_redirects = %v, allow_private = %v; expected true, true, false", ep.HTTPSOnly, ep.FollowRedirects, ep.AllowPrivate)
+	}
+	if !opts.Guard.AllowPrivate || !opts.Guard.HTTPSOnly || strings.Join(opts.Guard.AllowHosts, " ") != "192.168.7.0/24" {
+		t.Errorf("global guard = %+v, expected allow_private, https_only and allow_hosts 192.168.7.0/24", opts.Guard)
+	}
+}
+
+func TestParseOptionsGuard(t *testing.T) {
+	block := func(global, endpoint, url string) string {
+		return "webhooks {\n" + global + "\n\tendpoint orders " + url + " {\n\t\tevents order.*\n\t\t" + endpoint + "\n\t}\n}"
+	}
+	tests := []struct {
+		name, input, expect string // expect is empty when the input is valid
+	}{
+		{name: "public host", input: block("", "", "https://hooks.example.com/x")},
+		{name: "loopback", input: block("", "", "http://127.0.0.1:9/x"), expect: `address 127.0.0.1 is blocked because it is in 127.0.0.0/8, loopback`},
+		{name: "loopback names the line", input: block("", "", "http://127.0.0.1:9/x"), expect: "at Testfile:3"},
+		{name: "metadata", input: block("", "", "http://169.254.169.254/x"), expect: "169.254.169.254"},
+		{name: "IPv6 loopback", input: block("", "", "http://[::1]:9/x"), expect: "address ::1"},
+		{name: "CGNAT", input: block("", "", "http://100.64.0.1/x"), expect: "carrier-grade NAT"},
+		{name: "unspecified", input: block("", "", "http://0.0.0.0/x"), expect: "address 0.0.0.0"},
+		{name: "decimal loopback", input: block("", "", "http://2130706433/x"), expect: "non-standard form"},
+		{name: "endpoint allow_private", input: block("", "allow_private", "http://127.0.0.1:9/x")},
+		{name: "global allow_private", input: block("\tallow_private", "", "http://127.0.0.1:9/x")},
+		{name: "global allow_private after the endpoint", input: block("", "", "http://127.0.0.1:9/x") + "\nwebhooks {\n\tallow_private\n}", expect: "loopback"},
+		{name: "endpoint allow_hosts CIDR", input: block("", "allow_hosts 127.0.0.0/8", "http://127.0.0.1:9/x")},
+		{name: "global allow_hosts CIDR", input: block("\tallow_hosts 10.0.0.0/8", "", "http://10.2.3.4/x")},
+		{name: "allow_hosts of other range", input: block("", "allow_hosts 10.0.0.0/8", "http://127.0.0.1:9/x"), expect: "loopback"},
+		{name: "endpoint https_only", input: block("", "https_only", "http://hooks.example.com/x"), expect: `url "http://hooks.example.com/x" uses plain http, which https_only rejects`},
+		{name: "global https_only", input: block("\thttps_only", "", "http://hooks.example.com/x"), expect: "https_only rejects"},
+		{name: "global https_only with https", input: block("\thttps_only", "", "https://hooks.example.com/x")},
+		{name: "follow_redirects", input: block("", "follow_redirects", "https://hooks.example.com/x")},
+		{name: "allow_hosts without value", input: block("", "allow_hosts", "https://hooks.example.com/x"), expect: `'allow_hosts' of endpoint "orders" needs at least one`},
+		{name: "global allow_hosts without value", input: block("\tallow_hosts", "", "https://hooks.example.com/x"), expect: "'allow_hosts' needs at least one"},
+		{name: "allow_hosts host bits", input: block("", "allow_hosts 10.0.0.1/8", "https://hooks.example.com/x"), expect: `invalid allow_hosts entry "10.0.0.1/8"`},
+		{name: "allow_hosts wildcard", input: block("\tallow_hosts *.example.com", "", "https://hooks.example.com/x"), expect: `invalid allow_hosts entry "*.example.com"`},
+		{name: "allow_hosts with port", input: block("", "allow_hosts hooks.example.com:443", "https://hooks.example.com/x"), expect: `"hooks.example.com:443"`},
+		{name: "global allow_private twice", input: block("\tallow_private\n\tallow_private", "", "https://hooks.example.com/x"), expect: `"allow_private" is set twice in the webhooks block`},
+		{name: "global https_only with value", input: block("\thttps_only yes", "", "https://hooks.example.com/x"), expect: `"https_only" takes no value`},
+		{name: "follow_redirects twice", input: block("", "follow_redirects\n\t\tfollow_redirects", "https://hooks.example.com/x"), expect: `"follow_redirects" is set twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts Options
+			d := caddycf.NewTestDispenser(tt.input)
+			err := ParseOptions(d, &opts)
+			// A second webhooks block adds to the same options.
+			for err == nil && d.Next() {
+				d.Prev()
+				err = ParseOptions(d, &opts)
+			}
+			if tt.expect == "" {
+				if err != nil {
+					t.Fatalf("ParseOptions: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ParseOptions accepted:\n%s", tt.input)
+			}
+			if !strings.Contains(err.Error(), tt.expect) {
+				t.Errorf("error = %q, expected it to contain %q", err, tt.expect)
+			}
+		})
+	}
 }
 
 func TestParseOptionsErrors(t *testing.T) {
 	endpoint := func(lines string) string {
-		return "webhooks {\n\tendpoint orders http://127.0.0.1:9/hooks {\n\t\tevents order.*\n\t\t" + lines + "\n\t}\n}"
+		return "webhooks {\n\tendpoint orders http://127.0.0.1:9/hooks {\n\t\tevents order.*\n\t\tallow_private\n\t\t" + lines + "\n\t}\n}"
 	}
 	tests := []struct {
 		name, input, expect string
 	}{
 		{"argument after option", "webhooks extra", `unexpected argument "extra"`},
-		{"unknown option", "webhooks {\n\tqueue 5\n}", `unrecognized webhooks option "queue"`},
+		{"unknown option", "webhooks {\n\tqueue 5\n}", `unrecognized webhooks option "queue": expected nats, endpoint, allow_private, allow_hosts or https_only`},
 		{"nats without mode", "webhooks {\n\tnats\n}", "'nats' needs a mode"},
 		{"nats external", "webhooks {\n\tnats nats://127.0.0.1:4222\n}", `unsupported nats mode "nats://127.0.0.1:4222"`},
 		{"nats twice", "webhooks {\n\tnats embedded\n\tnats embedded\n}", "'nats' is set twice"},

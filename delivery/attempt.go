@@ -35,15 +35,22 @@ const (
 	ClassStatus       = "status"
 	ClassRedirect     = "redirect"
 	ClassInvalidEvent = "invalid_event"
+
+	// ClassBlockedDestination is the class of an attempt that the outbound
+	// guard refused: the receiver's address is in a blocked range, or a
+	// redirect leads to plain http while https_only is set. The attempt is
+	// retried like any failure, because a later DNS answer may differ.
+	ClassBlockedDestination = "blocked_destination"
 )
 
 // sender makes the HTTP requests of one endpoint.
 type sender struct {
-	client  *http.Client
-	url     string
-	headers http.Header
-	keys    [][]byte
-	timeout time.Duration
+	client          *http.Client
+	url             string
+	headers         http.Header
+	keys            [][]byte
+	timeout         time.Duration
+	followRedirects bool
 }
 
 // attemptResult describes one HTTP attempt. errorClass is empty on a 2xx
@@ -56,31 +63,40 @@ type attemptResult struct {
 	err        error
 	retryAfter time.Duration
 	response   []byte
+
+	// blockedAddress is the address that the guard refused, for the log.
+	blockedAddress string
 }
 
 func (r *attemptResult) succeeded() bool {
 	return r.errorClass == ""
 }
 
-func newHTTPClient(concurrency int) *http.Client {
-	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+// clientPolicy holds the settings that the HTTP client of an endpoint
+// enforces.
+type clientPolicy struct {
+	guard           *guard
+	followRedirects bool
+	httpsOnly       bool
+	concurrency     int
+}
+
+func newHTTPClient(policy clientPolicy) *http.Client {
+	dial := &dialer{guard: policy.guard, base: net.Dialer{KeepAlive: 30 * time.Second}}
 	transport := &http.Transport{
 		// Proxy stays nil, so webhooks go straight to the endpoint even
 		// when HTTP_PROXY is set, and the dialed address is the endpoint's.
-		DialContext:         dialer.DialContext,
+		DialContext:         dial.DialContext,
 		ForceAttemptHTTP2:   true,
-		MaxIdleConns:        concurrency,
-		MaxIdleConnsPerHost: concurrency,
+		MaxIdleConns:        policy.concurrency,
+		MaxIdleConnsPerHost: policy.concurrency,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
+	redirects := redirectPolicy{follow: policy.followRedirects, httpsOnly: policy.httpsOnly}
 	return &http.Client{
-		Transport: transport,
-		// A redirect is reported as a failed attempt instead of followed,
-		// so a webhook never goes to an address that was not configured.
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
+		Transport:     transport,
+		CheckRedirect: redirects.check,
 	}
 }
 
@@ -105,6 +121,10 @@ func (s *sender) send(ctx context.Context, ev *event) (res attemptResult) {
 	if err != nil {
 		res.errorClass = classifyError(err)
 		res.err = unwrapURLError(err)
+		var blocked *blockedError
+		if errors.As(err, &blocked) {
+			res.blockedAddress = blocked.addr.String()
+		}
 		return res
 	}
 	defer resp.Body.Close()
@@ -113,7 +133,7 @@ func (s *sender) send(ctx context.Context, ev *event) (res attemptResult) {
 	// The status decides the outcome, so a body that fails to arrive in
 	// time only shortens the stored snippet.
 	res.response, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	classifyStatus(&res, resp, time.Now())
+	classifyStatus(&res, resp, s.followRedirects, time.Now())
 	if res.errorClass == ClassRedirect {
 		// The body of a redirect often repeats the Location with its query,
 		// which may carry a token, so it is not kept.
@@ -139,14 +159,16 @@ func (s *sender) setHeaders(h http.Header, ev *event, timestamp time.Time) {
 }
 
 // classifyStatus fills in the error class of a response that arrived.
-func classifyStatus(res *attemptResult, resp *http.Response, now time.Time) {
+// followRedirects selects the reason given for a redirect that was not
+// followed.
+func classifyStatus(res *attemptResult, resp *http.Response, followRedirects bool, now time.Time) {
 	code := resp.StatusCode
 	switch {
 	case code >= 200 && code <= 299:
 		return
 	case code >= 300 && code <= 399:
 		res.errorClass = ClassRedirect
-		res.err = redirectError(resp)
+		res.err = redirectError(resp, followRedirects)
 	default:
 		res.errorClass = ClassStatus
 		res.err = fmt.Errorf("receiver responded with %s", resp.Status)
@@ -156,11 +178,17 @@ func classifyStatus(res *attemptResult, resp *http.Response, now time.Time) {
 	}
 }
 
-// redirectError describes a redirect response. It names only the scheme,
-// host and path of the Location, because its user info, query and fragment
-// may carry a token.
-func redirectError(resp *http.Response) error {
-	const fix = "redirects are not followed: set the endpoint url to the final address"
+// redirectError describes a redirect response that ended the attempt. It
+// names only the scheme, host and path of the Location, because its user
+// info, query and fragment may carry a token.
+func redirectError(resp *http.Response, followRedirects bool) error {
+	fix := "redirects are not followed: set the endpoint url to the final address, or set follow_redirects if the receiver redirects with 307 or 308"
+	if followRedirects {
+		fix = "only 307 and 308 redirects are followed, because the others may turn the POST into a GET without the payload: set the endpoint url to the final address"
+		if isFollowable(resp.StatusCode) && resp.Header.Get("Location") != "" {
+			fix = fmt.Sprintf("follow_redirects follows at most %d redirects in a row: set the endpoint url to the final address", maxRedirects)
+		}
+	}
 	location := resp.Header.Get("Location")
 	if location == "" {
 		return fmt.Errorf("receiver redirected with %s without a Location header, and %s", resp.Status, fix)
@@ -169,8 +197,13 @@ func redirectError(resp *http.Response) error {
 	if err != nil {
 		return fmt.Errorf("receiver redirected with %s to an invalid Location, and %s", resp.Status, fix)
 	}
+	return fmt.Errorf("receiver redirected with %s to %q, and %s", resp.Status, redactedTarget(u), fix)
+}
+
+// redactedTarget returns the scheme, host and path of u.
+func redactedTarget(u *url.URL) string {
 	target := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	return fmt.Errorf("receiver redirected with %s to %q, and %s", resp.Status, target.String(), fix)
+	return target.String()
 }
 
 // maxRetryAfter bounds parsed Retry-After values so they fit in a
@@ -214,7 +247,11 @@ func isDigits(s string) bool {
 func classifyError(err error) string {
 	var dnsErr *net.DNSError
 	var netErr net.Error
+	var blocked *blockedError
+	var insecure *insecureRedirectError
 	switch {
+	case errors.As(err, &blocked), errors.As(err, &insecure):
+		return ClassBlockedDestination
 	case errors.As(err, &dnsErr):
 		return ClassDNS
 	case errors.Is(err, context.DeadlineExceeded):

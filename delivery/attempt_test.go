@@ -136,7 +136,7 @@ func TestSendClassifiesResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := tt.url(t)
-			s := &sender{client: newHTTPClient(1), url: url, timeout: 300 * time.Millisecond}
+			s := &sender{client: newHTTPClient(clientPolicy{guard: &guard{allowPrivate: true}, concurrency: 1}), url: url, timeout: 300 * time.Millisecond}
 			res := s.send(t.Context(), &event{id: "evt", payload: []byte(`{}`)})
 
 			if res.errorClass != tt.wantClass {
@@ -171,7 +171,7 @@ func TestSendReadsAtMost4KiB(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	s := &sender{client: newHTTPClient(1), url: srv.URL, timeout: time.Second}
+	s := &sender{client: newHTTPClient(clientPolicy{guard: &guard{allowPrivate: true}, concurrency: 1}), url: srv.URL, timeout: time.Second}
 	res := s.send(t.Context(), &event{id: "evt", payload: []byte(`{}`)})
 	if len(res.response) != maxResponseBytes {
 		t.Errorf("stored %d bytes of the response, want %d", len(res.response), maxResponseBytes)
@@ -197,7 +197,7 @@ func TestRedirectErrorNamesOnlyTarget(t *testing.T) {
 			if tt.location != "" {
 				resp.Header.Set("Location", tt.location)
 			}
-			err := redirectError(resp)
+			err := redirectError(resp, false)
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %q, want it to contain %q", err, tt.want)
 			}

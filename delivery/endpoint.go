@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -129,18 +130,76 @@ type Endpoint struct {
 	// `Retry-After` on a 429 or 503 response. Default: `1h`.
 	RetryAfterMax caddy.Duration `json:"retry_after_max,omitempty"`
 
-	// AllowPrivate permits delivery to loopback, private and link-local
-	// addresses.
-	//
-	// TODO: no outbound address check exists yet, so every address is
-	// reachable whatever this is set to.
+	// AllowPrivate turns the outbound address check off for this endpoint,
+	// so its webhooks may go to loopback, private (RFC 1918 and fc00::/7),
+	// link-local, carrier-grade NAT, multicast, unspecified and reserved
+	// addresses. Use it for receivers on the same host or network. Default:
+	// false, and true when the app's `allow_private` is set.
 	AllowPrivate bool `json:"allow_private,omitempty"`
 
-	// Set by Provision: the decoded secrets and the headers with their
-	// placeholders resolved. They must never be logged.
+	// AllowHosts opens the outbound address check for some receivers. An
+	// entry is a host name, an IP address or a CIDR such as `10.1.0.0/16`.
+	// A host name is matched case-insensitively against the host of the URL
+	// (or of a followed redirect), which then may resolve to any address.
+	// An address or CIDR allows the addresses inside it whatever the host
+	// name. The app's `allow_hosts` add to these.
+	AllowHosts []string `json:"allow_hosts,omitempty"`
+
+	// HTTPSOnly rejects a URL with the http scheme when the config loads,
+	// and refuses a redirect to plain http when FollowRedirects is set.
+	// Default: false, and true when the app's `https_only` is set.
+	HTTPSOnly bool `json:"https_only,omitempty"`
+
+	// FollowRedirects follows 307 and 308 redirects, at most 3 in a row,
+	// with the same method, body and headers, so the signature stays valid.
+	// Every hop passes the same address check as the URL. Other redirects
+	// (301, 302, 303) still fail the attempt, because they may turn the
+	// POST into a GET. Default: false, and every redirect fails the attempt
+	// with the Location's scheme, host and path in the attempt log.
+	FollowRedirects bool `json:"follow_redirects,omitempty"`
+
+	// Set by SetGlobalGuard.
+	global GlobalGuard
+
+	// Set by Provision: the decoded secrets, the headers with their
+	// placeholders resolved, and the outbound guard. The secrets and
+	// headers must never be logged.
 	secrets     [][]byte
 	headers     http.Header
+	guard       *guard
 	provisioned bool
+}
+
+// GlobalGuard holds the app-level settings of the outbound address check,
+// which add to every endpoint's own.
+type GlobalGuard struct {
+	AllowPrivate bool
+	AllowHosts   []string
+	HTTPSOnly    bool
+}
+
+// Validate checks the allow_hosts entries.
+func (g GlobalGuard) Validate() error {
+	for _, entry := range g.AllowHosts {
+		if _, _, err := parseAllowHost(entry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetGlobalGuard adds the app-level guard settings to the endpoint. Call it
+// before Provision and Validate.
+func (e *Endpoint) SetGlobalGuard(g GlobalGuard) {
+	e.global = g
+}
+
+func (e *Endpoint) allowPrivate() bool { return e.AllowPrivate || e.global.AllowPrivate }
+
+func (e *Endpoint) httpsOnly() bool { return e.HTTPSOnly || e.global.HTTPSOnly }
+
+func (e *Endpoint) allowHosts() []string {
+	return append(append([]string(nil), e.AllowHosts...), e.global.AllowHosts...)
 }
 
 var endpointNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -194,6 +253,11 @@ func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 			e.headers.Add(name, resolved)
 		}
 	}
+	guard, err := newGuard(e.allowPrivate(), e.allowHosts())
+	if err != nil {
+		return fmt.Errorf("endpoint %q: %w", e.Name, err)
+	}
+	e.guard = guard
 	e.provisioned = true
 	return nil
 }
@@ -233,6 +297,7 @@ func (e *Endpoint) Validate() error {
 		e.validateSecrets,
 		e.validateHeaders,
 		e.validateLimits,
+		e.validateDestination,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -256,6 +321,37 @@ func (e *Endpoint) validateURL() error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("invalid url %q: host is missing", u.Redacted())
+	}
+	if u.Scheme == "http" && e.httpsOnly() {
+		return fmt.Errorf("url %q uses plain http, which https_only rejects: use an https url, or remove https_only", u.Redacted())
+	}
+	return nil
+}
+
+// validateDestination checks the allow_hosts entries and rejects a URL whose
+// host is an IP address that the guard would refuse at every attempt. Host
+// names are checked when each attempt connects, because their addresses
+// may change. It runs after the other checks, so a config with a mistake
+// in another setting reports that first.
+func (e *Endpoint) validateDestination() error {
+	g, err := newGuard(e.allowPrivate(), e.allowHosts())
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return nil // validateURL reports it
+	}
+	host := u.Hostname()
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		if isAltIPv4Spelling(host) {
+			return fmt.Errorf("url host %q is an IP address in a non-standard form: write it as four decimal numbers such as 192.0.2.10", host)
+		}
+		return nil
+	}
+	if err := g.check(host, addr); err != nil {
+		return fmt.Errorf("url %q: %w", u.Redacted(), err)
 	}
 	return nil
 }

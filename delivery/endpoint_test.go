@@ -48,6 +48,44 @@ func TestEndpointValidate(t *testing.T) {
 		{name: "ordered with concurrency", configure: func(e *Endpoint) { e.Ordered = true; e.Concurrency = 4 }, want: []string{"concurrency 4", "ordered"}},
 		{name: "negative rate", configure: func(e *Endpoint) { e.Rate = -1 }, want: []string{"rate -1"}},
 		{name: "negative retry_after_max", configure: func(e *Endpoint) { e.RetryAfterMax = ms(-1) }, want: []string{"retry_after_max -1ms"}},
+
+		{name: "loopback url", configure: func(e *Endpoint) { e.URL = "http://127.0.0.1:8080/hook" }, want: []string{"address 127.0.0.1", "loopback", "allow_private", "allow_hosts"}},
+		{name: "IPv6 loopback url", configure: func(e *Endpoint) { e.URL = "http://[::1]/hook" }, want: []string{"address ::1", "loopback"}},
+		{name: "IPv4-mapped url", configure: func(e *Endpoint) { e.URL = "http://[::ffff:127.0.0.1]/hook" }, want: []string{"address ::ffff:127.0.0.1", "127.0.0.0/8"}},
+		{name: "metadata url", configure: func(e *Endpoint) { e.URL = "http://169.254.169.254/latest/meta-data" }, want: []string{"169.254.169.254", "link-local"}},
+		{name: "IPv6 metadata url", configure: func(e *Endpoint) { e.URL = "http://[fd00:ec2::254]/" }, want: []string{"fd00:ec2::254", "unique local"}},
+		{name: "private url", configure: func(e *Endpoint) { e.URL = "https://10.0.0.1/hook" }, want: []string{"10.0.0.1", "RFC 1918"}},
+		{name: "CGNAT url", configure: func(e *Endpoint) { e.URL = "https://100.64.0.1/hook" }, want: []string{"100.64.0.1", "carrier-grade NAT"}},
+		{name: "unspecified url", configure: func(e *Endpoint) { e.URL = "http://0.0.0.0:8080/" }, want: []string{"0.0.0.0"}},
+		{name: "link-local url with zone", configure: func(e *Endpoint) { e.URL = "http://[fe80::1%25eth0]/" }, want: []string{"fe80::1%eth0", "link-local"}},
+		{name: "NAT64 url to private", configure: func(e *Endpoint) { e.URL = "https://[64:ff9b::a00:1]/" }, want: []string{"NAT64", "10.0.0.1"}},
+		{name: "decimal IPv4 url", configure: func(e *Endpoint) { e.URL = "http://2130706433/" }, want: []string{`"2130706433"`, "non-standard form"}},
+		{name: "short IPv4 url", configure: func(e *Endpoint) { e.URL = "http://127.1/" }, want: []string{`"127.1"`, "non-standard form"}},
+		{name: "hex IPv4 url", configure: func(e *Endpoint) { e.URL = "http://0x7f000001/" }, want: []string{`"0x7f000001"`, "non-standard form"}},
+		{name: "blocked url keeps token hidden", configure: func(e *Endpoint) { e.URL = "http://user:hunter2@10.0.0.1/" }, want: []string{"xxxxx", "10.0.0.1"}},
+		{name: "public IP url", configure: func(e *Endpoint) { e.URL = "https://203.0.113.7/hook" }},
+		{name: "NAT64 url to public", configure: func(e *Endpoint) { e.URL = "https://[64:ff9b::cb00:7107]/" }},
+		{name: "numeric label inside host", configure: func(e *Endpoint) { e.URL = "https://1.hooks.example.com/" }},
+		{name: "loopback with allow_private", configure: func(e *Endpoint) { e.URL = "http://127.0.0.1/"; e.AllowPrivate = true }},
+		{name: "loopback with global allow_private", configure: func(e *Endpoint) {
+			e.URL = "http://127.0.0.1/"
+			e.SetGlobalGuard(GlobalGuard{AllowPrivate: true})
+		}},
+		{name: "loopback with allow_hosts CIDR", configure: func(e *Endpoint) { e.URL = "http://127.0.0.1/"; e.AllowHosts = []string{"127.0.0.0/8"} }},
+		{name: "loopback with allow_hosts address", configure: func(e *Endpoint) { e.URL = "http://[::1]/"; e.AllowHosts = []string{"::1"} }},
+		{name: "loopback with global allow_hosts", configure: func(e *Endpoint) {
+			e.URL = "http://10.1.2.3/"
+			e.SetGlobalGuard(GlobalGuard{AllowHosts: []string{"10.1.0.0/16"}})
+		}},
+		{name: "private outside allow_hosts", configure: func(e *Endpoint) { e.URL = "http://10.2.0.1/"; e.AllowHosts = []string{"10.1.0.0/16"} }, want: []string{"10.2.0.1"}},
+		{name: "bad allow_hosts entry", configure: func(e *Endpoint) { e.AllowHosts = []string{"10.0.0.1/8"} }, want: []string{`"10.0.0.1/8"`, "write 10.0.0.0/8"}},
+		{name: "bad global allow_hosts entry", configure: func(e *Endpoint) { e.SetGlobalGuard(GlobalGuard{AllowHosts: []string{"*.example.com"}}) }, want: []string{`"*.example.com"`}},
+		{name: "https_only with http", configure: func(e *Endpoint) { e.URL = "http://hooks.example.com/"; e.HTTPSOnly = true }, want: []string{`"http://hooks.example.com/"`, "https_only"}},
+		{name: "global https_only with http", configure: func(e *Endpoint) {
+			e.URL = "http://hooks.example.com/"
+			e.SetGlobalGuard(GlobalGuard{HTTPSOnly: true})
+		}, want: []string{"https_only"}},
+		{name: "https_only with https", configure: func(e *Endpoint) { e.HTTPSOnly = true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +110,16 @@ func TestEndpointValidate(t *testing.T) {
 				t.Errorf("error %q contains the secret", err)
 			}
 		})
+	}
+}
+
+func TestGlobalGuardValidate(t *testing.T) {
+	if err := (GlobalGuard{AllowHosts: []string{"hooks.internal.example", "10.0.0.0/8", "::1"}}).Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+	err := GlobalGuard{AllowHosts: []string{"hooks.internal.example:443"}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), `"hooks.internal.example:443"`) {
+		t.Errorf("Validate() = %v, want an error naming the entry", err)
 	}
 }
 

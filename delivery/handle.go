@@ -303,6 +303,9 @@ func (r *runner) logAttempt(ev *event, res *attemptResult, outcome string, retry
 	if res.errorClass != "" {
 		fields = append(fields, zap.String("error_class", res.errorClass), zap.Error(res.err))
 	}
+	if res.blockedAddress != "" {
+		fields = append(fields, zap.String("address", res.blockedAddress))
+	}
 	if outcome == OutcomeRetry {
 		fields = append(fields, zap.Duration("retry_in", retryIn))
 	}

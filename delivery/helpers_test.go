@@ -26,6 +26,10 @@ import (
 func TestMain(m *testing.M) {
 	// Shorter pull requests let each test's workers stop sooner.
 	fetchWait = 200 * time.Millisecond
+	// No test may query DNS or connect beyond loopback, even when the guard
+	// under test is broken.
+	resolveHost = testResolver.lookup
+	afterGuard = safetyNet
 	os.Exit(m.Run())
 }
 
@@ -148,16 +152,18 @@ func testSecret(b byte) string {
 // ms converts milliseconds to a caddy.Duration.
 func ms(n int) caddy.Duration { return caddy.Duration(time.Duration(n) * time.Millisecond) }
 
-// newEndpoint returns a provisioned endpoint with a short retry schedule;
-// configure changes it before provisioning.
+// newEndpoint returns a provisioned endpoint with a short retry schedule
+// that may deliver to the test receivers on loopback; configure changes it
+// before provisioning.
 func newEndpoint(t *testing.T, name, url string, configure func(*Endpoint)) *Endpoint {
 	t.Helper()
 	e := &Endpoint{
-		Name:    name,
-		URL:     url,
-		Events:  []string{"order.*"},
-		Timeout: ms(2000),
-		Retry:   []caddy.Duration{ms(100), ms(200)},
+		Name:         name,
+		URL:          url,
+		Events:       []string{"order.*"},
+		Timeout:      ms(2000),
+		Retry:        []caddy.Duration{ms(100), ms(200)},
+		AllowPrivate: true,
 	}
 	if configure != nil {
 		configure(e)

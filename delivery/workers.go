@@ -200,7 +200,12 @@ type runner struct {
 }
 
 func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consumer jetstream.Consumer, logger *zap.Logger, hooks Hooks) *runner {
-	client := newHTTPClient(e.Concurrency)
+	client := newHTTPClient(clientPolicy{
+		guard:           e.guard,
+		followRedirects: e.FollowRedirects,
+		httpsOnly:       e.httpsOnly(),
+		concurrency:     e.Concurrency,
+	})
 	r := &runner{
 		name:     e.Name,
 		js:       js,
@@ -208,11 +213,12 @@ func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consu
 		consumer: consumer,
 		client:   client,
 		sender: &sender{
-			client:  client,
-			url:     e.URL,
-			headers: e.headers,
-			keys:    e.secrets,
-			timeout: time.Duration(e.Timeout),
+			client:          client,
+			url:             e.URL,
+			headers:         e.headers,
+			keys:            e.secrets,
+			timeout:         time.Duration(e.Timeout),
+			followRedirects: e.FollowRedirects,
 		},
 		slots:         make(chan struct{}, e.Concurrency),
 		retry:         e.retryDelays(),
@@ -239,6 +245,8 @@ func (r *runner) logStart(state EndpointState) {
 		zap.Strings("events", r.endpoint.Events),
 		zap.Int("concurrency", r.endpoint.Concurrency),
 		zap.Bool("ordered", r.endpoint.Ordered),
+		zap.Bool("allow_private", r.endpoint.allowPrivate()),
+		zap.Strings("allow_hosts", r.endpoint.allowHosts()),
 		zap.String("state", state.State))
 	if len(r.sender.keys) == 0 {
 		r.logger.Warn("endpoint has no signing secret; webhooks are sent unsigned",
