@@ -55,6 +55,11 @@ type Options struct {
 //			allow_hosts      <host or CIDR...>
 //			https_only
 //			follow_redirects
+//			proxy            <url>
+//			tls {
+//				ca                 <pem file...>
+//				client_certificate <cert file> <key file>
+//			}
 //		}
 //	}
 //
@@ -303,8 +308,14 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 		case "follow_redirects":
 			ep.FollowRedirects, err = flag(d)
 
+		case "proxy":
+			ep.Proxy, err = singleArg(d)
+
+		case "tls":
+			ep.TLS, err = parseTLS(d, ep.Name)
+
 		default:
-			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only or follow_redirects", d.Val(), ep.Name)
+			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy or tls", d.Val(), ep.Name)
 		}
 		if err != nil {
 			return nil, err
@@ -317,6 +328,41 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 	// ParseOptions validates the endpoint at the end of the block, when the
 	// global settings are known.
 	return ep, nil
+}
+
+// parseTLS parses the tls block of an endpoint. ca may repeat and adds up.
+func parseTLS(d *caddycf.Dispenser, endpoint string) (*delivery.TLS, error) {
+	if d.NextArg() {
+		return nil, d.Errf("unexpected argument %q after 'tls' of endpoint %q: its settings go in a block", d.Val(), endpoint)
+	}
+	cfg := new(delivery.TLS)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "ca":
+			files := d.RemainingArgs()
+			if len(files) == 0 {
+				return nil, d.Errf("'ca' in the tls block of endpoint %q needs at least one PEM file", endpoint)
+			}
+			cfg.CA = append(cfg.CA, files...)
+
+		case "client_certificate":
+			if cfg.ClientCertificate != nil {
+				return nil, d.Errf("'client_certificate' is set twice in the tls block of endpoint %q: keep one", endpoint)
+			}
+			cc := new(delivery.ClientCertificate)
+			if !d.AllArgs(&cc.Certificate, &cc.Key) {
+				return nil, d.Errf("'client_certificate' in the tls block of endpoint %q needs a certificate file and a key file", endpoint)
+			}
+			cfg.ClientCertificate = cc
+
+		default:
+			return nil, d.Errf("unrecognized tls subdirective %q in endpoint %q: expected ca or client_certificate", d.Val(), endpoint)
+		}
+	}
+	if len(cfg.CA) == 0 && cfg.ClientCertificate == nil {
+		return nil, d.Errf("the tls block of endpoint %q is empty: add ca or client_certificate, or remove it", endpoint)
+	}
+	return cfg, nil
 }
 
 // singleArg returns the one argument of the current subdirective.

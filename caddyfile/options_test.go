@@ -63,6 +63,74 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
+func TestParseOptionsTLSAndProxy(t *testing.T) {
+	input := `webhooks {
+		endpoint orders https://hooks.example.com/orders {
+			events order.*
+			proxy http://{env.PROXY_USER}:{env.PROXY_PASSWORD}@proxy.example.com:3128
+			tls {
+				ca /etc/webhooks/ca-1.pem /etc/webhooks/ca-2.pem
+				ca /etc/webhooks/ca-3.pem
+				client_certificate /etc/webhooks/client.pem /etc/webhooks/client.key
+			}
+		}
+	}`
+	var opts Options
+	if err := ParseOptions(caddycf.NewTestDispenser(input), &opts); err != nil {
+		t.Fatalf("ParseOptions: %v", err)
+	}
+	ep := opts.Endpoints[0]
+	if ep.Proxy != "http://{env.PROXY_USER}:{env.PROXY_PASSWORD}@proxy.example.com:3128" {
+		t.Errorf("proxy = %q, expected the URL with its placeholders unresolved", ep.Proxy)
+	}
+	if ep.TLS == nil {
+		t.Fatal("tls is not set")
+	}
+	if got := strings.Join(ep.TLS.CA, " "); got != "/etc/webhooks/ca-1.pem /etc/webhooks/ca-2.pem /etc/webhooks/ca-3.pem" {
+		t.Errorf("tls ca = %q, expected both lines added up", got)
+	}
+	cc := ep.TLS.ClientCertificate
+	if cc == nil || cc.Certificate != "/etc/webhooks/client.pem" || cc.Key != "/etc/webhooks/client.key" {
+		t.Errorf("tls client_certificate = %+v, expected client.pem and client.key", cc)
+	}
+}
+
+func TestParseOptionsProxyGuard(t *testing.T) {
+	block := func(lines string) string {
+		return "webhooks {\n\tendpoint orders https://hooks.example.com/x {\n\t\tevents order.*\n\t\t" + lines + "\n\t}\n}"
+	}
+	tests := []struct {
+		name, input, expect string // expect is empty when the input is valid
+	}{
+		{name: "proxy host name", input: block("proxy http://proxy.example.com:3128")},
+		{name: "loopback proxy", input: block("proxy http://127.0.0.1:3128"), expect: `proxy "http://127.0.0.1:3128": address 127.0.0.1 is blocked`},
+		{name: "private proxy", input: block("proxy http://10.0.0.8:3128"), expect: "private (RFC 1918)"},
+		{name: "private proxy allowed", input: block("proxy http://10.0.0.8:3128\n\t\tallow_hosts 10.0.0.8")},
+		{name: "proxy password hidden", input: block("proxy http://user:hunter2@127.0.0.1:3128"), expect: `proxy "http://127.0.0.1:3128"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts Options
+			err := ParseOptions(caddycf.NewTestDispenser(tt.input), &opts)
+			if tt.expect == "" {
+				if err != nil {
+					t.Fatalf("ParseOptions: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ParseOptions accepted:\n%s", tt.input)
+			}
+			if !strings.Contains(err.Error(), tt.expect) {
+				t.Errorf("error = %q, expected it to contain %q", err, tt.expect)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q contains the proxy password", err)
+			}
+		})
+	}
+}
+
 func TestParseOptionsGuard(t *testing.T) {
 	block := func(global, endpoint, url string) string {
 		return "webhooks {\n" + global + "\n\tendpoint orders " + url + " {\n\t\tevents order.*\n\t\t" + endpoint + "\n\t}\n}"
@@ -156,6 +224,17 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"unknown subdirective", endpoint("colour red"), `unrecognized subdirective "colour" in endpoint "orders"`},
 		{"concurrency twice", endpoint("concurrency 4\n\t\tconcurrency 8"), `"concurrency" is set twice in endpoint "orders"`},
 		{"retry twice", endpoint("retry 1s\n\t\tretry 2s"), `"retry" is set twice in endpoint "orders"`},
+		{"proxy without value", endpoint("proxy"), `"proxy" needs exactly one value`},
+		{"proxy twice", endpoint("proxy http://proxy.example.com:3128\n\t\tproxy http://proxy.example.com:3129"), `"proxy" is set twice in endpoint "orders"`},
+		{"proxy scheme", endpoint("proxy socks5://proxy.example.com:1080"), `invalid proxy "socks5://proxy.example.com:1080": scheme must be http or https`},
+		{"proxy with path", endpoint("proxy http://proxy.example.com:3128/x?token=abc"), `invalid proxy "http://proxy.example.com:3128/x": give only the scheme, host and port`},
+		{"tls argument", endpoint("tls ca.pem"), `unexpected argument "ca.pem" after 'tls' of endpoint "orders"`},
+		{"tls empty", endpoint("tls {\n\t\t}"), `the tls block of endpoint "orders" is empty`},
+		{"tls ca without file", endpoint("tls {\n\t\t\tca\n\t\t}"), `'ca' in the tls block of endpoint "orders" needs at least one PEM file`},
+		{"tls client_certificate without key", endpoint("tls {\n\t\t\tclient_certificate client.pem\n\t\t}"), `'client_certificate' in the tls block of endpoint "orders" needs a certificate file and a key file`},
+		{"tls client_certificate twice", endpoint("tls {\n\t\t\tclient_certificate a.pem a.key\n\t\t\tclient_certificate b.pem b.key\n\t\t}"), `'client_certificate' is set twice in the tls block`},
+		{"tls unknown", endpoint("tls {\n\t\t\tinsecure_skip_verify\n\t\t}"), `unrecognized tls subdirective "insecure_skip_verify" in endpoint "orders": expected ca or client_certificate`},
+		{"tls twice", endpoint("tls {\n\t\t\tca a.pem\n\t\t}\n\t\ttls {\n\t\t\tca b.pem\n\t\t}"), `"tls" is set twice in endpoint "orders"`},
 		{"nats setting twice", "webhooks {\n\tnats embedded {\n\t\tretention 1d\n\t\tretention 2d\n\t}\n}", `"retention" is set twice in 'nats embedded'`},
 	}
 	for _, tt := range tests {

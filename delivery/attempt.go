@@ -26,15 +26,24 @@ const userAgent = "caddy-webhooks"
 
 // Error classes of failed attempts, as stored in the attempt log.
 const (
-	ClassDNS          = "dns"
-	ClassRefused      = "refused"
-	ClassTLS          = "tls"
-	ClassTimeout      = "timeout"
-	ClassReset        = "reset"
-	ClassConnection   = "connection"
-	ClassStatus       = "status"
-	ClassRedirect     = "redirect"
-	ClassInvalidEvent = "invalid_event"
+	ClassDNS     = "dns"
+	ClassRefused = "refused"
+	ClassTLS     = "tls"
+
+	// TLS failures with a class of their own, so the attempt log shows
+	// what to fix. The receiver's certificate has expired or is not valid
+	// yet, it is signed by an authority that is not trusted (such as a
+	// self-signed certificate), or it does not cover the URL's host. Every
+	// other TLS failure has class tls.
+	ClassTLSExpired          = "tls_expired"
+	ClassTLSUnknownAuthority = "tls_unknown_authority"
+	ClassTLSHostname         = "tls_hostname"
+	ClassTimeout             = "timeout"
+	ClassReset               = "reset"
+	ClassConnection          = "connection"
+	ClassStatus              = "status"
+	ClassRedirect            = "redirect"
+	ClassInvalidEvent        = "invalid_event"
 
 	// ClassBlockedDestination is the class of an attempt that the outbound
 	// guard refused: the receiver's address is in a blocked range, or a
@@ -70,34 +79,6 @@ type attemptResult struct {
 
 func (r *attemptResult) succeeded() bool {
 	return r.errorClass == ""
-}
-
-// clientPolicy holds the settings that the HTTP client of an endpoint
-// enforces.
-type clientPolicy struct {
-	guard           *guard
-	followRedirects bool
-	httpsOnly       bool
-	concurrency     int
-}
-
-func newHTTPClient(policy clientPolicy) *http.Client {
-	dial := &dialer{guard: policy.guard, base: net.Dialer{KeepAlive: 30 * time.Second}}
-	transport := &http.Transport{
-		// Proxy stays nil, so webhooks go straight to the endpoint even
-		// when HTTP_PROXY is set, and the dialed address is the endpoint's.
-		DialContext:         dial.DialContext,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConns:        policy.concurrency,
-		MaxIdleConnsPerHost: policy.concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-	}
-	redirects := redirectPolicy{follow: policy.followRedirects, httpsOnly: policy.httpsOnly}
-	return &http.Client{
-		Transport:     transport,
-		CheckRedirect: redirects.check,
-	}
 }
 
 // send POSTs the payload once and classifies the result. A canceled ctx
@@ -200,7 +181,8 @@ func redirectError(resp *http.Response, followRedirects bool) error {
 	return fmt.Errorf("receiver redirected with %s to %q, and %s", resp.Status, redactedTarget(u), fix)
 }
 
-// redactedTarget returns the scheme, host and path of u.
+// redactedTarget returns the scheme, host and path of u, without the user
+// info, query and fragment, which may carry a token.
 func redactedTarget(u *url.URL) string {
 	target := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	return target.String()
@@ -259,7 +241,7 @@ func classifyError(err error) string {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ClassRefused
 	case isTLSError(err):
-		return ClassTLS
+		return classifyTLSError(err)
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return ClassReset
@@ -282,12 +264,45 @@ func isTLSError(err error) bool {
 	// net/http replaces the record header error of a server that responds
 	// in plain HTTP with ErrSchemeMismatch.
 	return errors.Is(err, http.ErrSchemeMismatch) ||
+		isRemoteTLSAlert(err) ||
 		errors.As(err, &verifyErr) ||
 		errors.As(err, &recordErr) ||
 		errors.As(err, &alertErr) ||
 		errors.As(err, &authorityErr) ||
 		errors.As(err, &hostnameErr) ||
 		errors.As(err, &invalidErr)
+}
+
+// isRemoteTLSAlert reports whether err carries a TLS alert from the
+// receiver. crypto/tls wraps such an alert, for example "certificate
+// required" from a server that wants a client certificate, in a
+// *net.OpError with Op "remote error".
+func isRemoteTLSAlert(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if opErr, ok := err.(*net.OpError); ok && opErr.Op == "remote error" {
+			return true
+		}
+	}
+	return false
+}
+
+// classifyTLSError returns the class of a TLS failure.
+func classifyTLSError(err error) string {
+	var (
+		invalidErr   x509.CertificateInvalidError
+		authorityErr x509.UnknownAuthorityError
+		hostnameErr  x509.HostnameError
+	)
+	switch {
+	case errors.As(err, &invalidErr) && invalidErr.Reason == x509.Expired:
+		return ClassTLSExpired
+	case errors.As(err, &authorityErr):
+		return ClassTLSUnknownAuthority
+	case errors.As(err, &hostnameErr):
+		return ClassTLSHostname
+	default:
+		return ClassTLS
+	}
 }
 
 // unwrapURLError drops the "Post <url>:" prefix of client errors, because

@@ -115,13 +115,13 @@ func TestSendClassifiesResults(t *testing.T) {
 			wantClass: ClassReset,
 		},
 		{
-			name: "tls",
+			name: "tls unknown authority",
 			url: func(t *testing.T) string {
 				srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 				t.Cleanup(srv.Close)
 				return srv.URL
 			},
-			wantClass: ClassTLS,
+			wantClass: ClassTLSUnknownAuthority,
 			wantError: "certificate",
 		},
 		{

@@ -8,11 +8,11 @@
 package delivery
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -158,6 +158,23 @@ type Endpoint struct {
 	// with the Location's scheme, host and path in the attempt log.
 	FollowRedirects bool `json:"follow_redirects,omitempty"`
 
+	// TLS sets the authorities that verify an https receiver and the
+	// client certificate for mutual TLS. Default: the system's roots and no
+	// client certificate.
+	TLS *TLS `json:"tls,omitempty"`
+
+	// Proxy is the URL of an egress proxy (http or https scheme, such as
+	// `http://proxy.internal:3128`) that every connection of this endpoint
+	// goes through: https webhooks through a CONNECT tunnel, http webhooks
+	// as requests to the proxy. Credentials in the URL are sent as
+	// `Proxy-Authorization`, and the URL may use `{env.*}` and `{file.*}`
+	// placeholders. The address check then applies to the proxy's address,
+	// which is often internal and needs allow_hosts. The webhook sender
+	// never resolves the receiver's host, so the proxy must refuse internal
+	// receivers itself. The `HTTP_PROXY` environment variables are ignored.
+	// Default: no proxy.
+	Proxy string `json:"proxy,omitempty"`
+
 	// Set by SetGlobalGuard.
 	global GlobalGuard
 
@@ -167,6 +184,8 @@ type Endpoint struct {
 	secrets     [][]byte
 	headers     http.Header
 	guard       *guard
+	tlsConfig   *tls.Config
+	proxyURL    *url.URL
 	provisioned bool
 }
 
@@ -258,6 +277,9 @@ func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 		return fmt.Errorf("endpoint %q: %w", e.Name, err)
 	}
 	e.guard = guard
+	if err := e.provisionTransport(repl); err != nil {
+		return fmt.Errorf("endpoint %q: %w", e.Name, err)
+	}
 	e.provisioned = true
 	return nil
 }
@@ -297,6 +319,7 @@ func (e *Endpoint) Validate() error {
 		e.validateSecrets,
 		e.validateHeaders,
 		e.validateLimits,
+		e.validateTransport,
 		e.validateDestination,
 	}
 	for _, check := range checks {
@@ -317,13 +340,13 @@ func (e *Endpoint) validateURL() error {
 		return errors.New("parsing url: it is not a valid URL; use an address such as https://hooks.example.com/orders")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("invalid url %q: scheme must be http or https", u.Redacted())
+		return fmt.Errorf("invalid url %q: scheme must be http or https", redactedTarget(u))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("invalid url %q: host is missing", u.Redacted())
+		return fmt.Errorf("invalid url %q: host is missing", redactedTarget(u))
 	}
 	if u.Scheme == "http" && e.httpsOnly() {
-		return fmt.Errorf("url %q uses plain http, which https_only rejects: use an https url, or remove https_only", u.Redacted())
+		return fmt.Errorf("url %q uses plain http, which https_only rejects: use an https url, or remove https_only", redactedTarget(u))
 	}
 	return nil
 }
@@ -342,18 +365,7 @@ func (e *Endpoint) validateDestination() error {
 	if err != nil {
 		return nil // validateURL reports it
 	}
-	host := u.Hostname()
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		if isAltIPv4Spelling(host) {
-			return fmt.Errorf("url host %q is an IP address in a non-standard form: write it as four decimal numbers such as 192.0.2.10", host)
-		}
-		return nil
-	}
-	if err := g.check(host, addr); err != nil {
-		return fmt.Errorf("url %q: %w", u.Redacted(), err)
-	}
-	return nil
+	return checkLiteralHost(g, "url", u)
 }
 
 func (e *Endpoint) validateEvents() error {

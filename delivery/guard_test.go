@@ -151,7 +151,8 @@ func guardedSender(t *testing.T, url string, configure func(*Endpoint)) *sender 
 	if err := e.Provision(nil); err != nil {
 		t.Fatalf("provisioning endpoint: %v", err)
 	}
-	client := newHTTPClient(clientPolicy{guard: e.guard, followRedirects: e.FollowRedirects, httpsOnly: e.httpsOnly(), concurrency: 1})
+	e.Concurrency = 1
+	client := newHTTPClient(e.clientPolicy())
 	t.Cleanup(client.CloseIdleConnections)
 	return &sender{
 		client:          client,
