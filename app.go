@@ -76,6 +76,10 @@ type App struct {
 	// in random order and the HTTP app may serve requests first.
 	mu    sync.Mutex
 	early []*emitter.Event
+
+	// observations counts the requests that this config's handlers are
+	// observing, whose events may still come.
+	observations atomic.Int64
 }
 
 // CaddyModule returns the Caddy module information.
@@ -144,14 +148,16 @@ func (a *App) globalGuard() delivery.GlobalGuard {
 	return delivery.GlobalGuard{AllowPrivate: a.AllowPrivate, AllowHosts: a.AllowHosts, HTTPSOnly: a.HTTPSOnly}
 }
 
-// retrySpan returns the longest time from the first attempt to the last:
-// the retry delays with their maximum jitter of 20%.
+// retrySpan returns the longest time from the first attempt to the last.
+// Each wait is the retry delay with its maximum jitter of 20%, or a
+// receiver's Retry-After up to retry_after_max when that is longer.
 func retrySpan(ep *delivery.Endpoint) time.Duration {
 	var total time.Duration
 	for _, delay := range ep.Retry {
-		total += time.Duration(delay)
+		jittered := time.Duration(delay) + time.Duration(delay)/5
+		total += max(jittered, time.Duration(ep.RetryAfterMax))
 	}
-	return total + total/5
+	return total
 }
 
 // Start starts or joins the broker, reconciles streams and consumers with
@@ -256,11 +262,44 @@ func (a *App) Stop() error {
 		})
 		return nil
 	}
+	// Requests that this config's handlers still observe emit through this
+	// broker when they end. Their config is gone after a reload, and with
+	// it, when the new config has another store_dir or no webhooks app, its
+	// last use of the broker. So the broker is released once they ended.
+	if a.observations.Load() > 0 {
+		go a.releaseAfterObservations(broker)
+		return nil
+	}
 	if err := broker.Release(); err != nil {
 		return fmt.Errorf("releasing the NATS broker: %w", err)
 	}
 	return nil
 }
+
+// releaseAfterObservations releases the broker once no request of this
+// config is observed any more, or after observationWaitMax.
+func (a *App) releaseAfterObservations(broker *emitter.Broker) {
+	deadline := time.Now().Add(observationWaitMax)
+	for a.observations.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := a.observations.Load(); n > 0 {
+		a.logger.Warn("releasing the NATS broker while requests of an unloaded config are still observed; their events are dropped if no other config uses the broker",
+			zap.Int64("requests", n),
+			zap.Duration("waited", observationWaitMax))
+	}
+	if err := broker.Release(); err != nil {
+		a.logger.Error("releasing the NATS broker failed", zap.Error(err))
+	}
+}
+
+// observationWaitMax bounds how long an unloaded config keeps its broker for
+// requests still in flight. Long streams, such as server-sent events, may
+// outlast it.
+const observationWaitMax = time.Minute
+
+func (a *App) observationStarted() { a.observations.Add(1) }
+func (a *App) observationEnded()   { a.observations.Add(-1) }
 
 // reconcileFor makes the consumers match the endpoints of the config that
 // keeps running.

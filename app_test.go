@@ -149,30 +149,45 @@ func TestAppReloadKeepsBroker(t *testing.T) {
 }
 
 func TestAppValidateRetriesOutlivingRetention(t *testing.T) {
-	ctx, err := caddy.ProvisionContext(new(caddy.Config))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name          string
+		retryAfterMax caddy.Duration
+		expect        string
+	}{
+		// A receiver's Retry-After may stretch the one wait to the default
+		// cap of 1h.
+		{"default Retry-After cap", 0, "its retries span up to 1h0m0s, but events are kept for 1m0s"},
+		// With a low cap, the wait is the 75s delay plus 20% jitter.
+		{"low Retry-After cap", caddy.Duration(time.Second), "its retries span up to 1m30s, but events are kept for 1m0s"},
 	}
-	app := &App{
-		NATS: &emitter.Config{StoreDir: t.TempDir(), Retention: caddy.Duration(time.Minute)},
-		Endpoints: []*delivery.Endpoint{{
-			Name:   "orders",
-			URL:    "http://127.0.0.1:9/hooks",
-			Events: []string{"order.*"},
-			Retry:  []caddy.Duration{caddy.Duration(75 * time.Second)},
-			// The receiver address is loopback.
-			AllowPrivate: true,
-		}},
-	}
-	if err := app.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	err = app.Validate()
-	if err == nil {
-		t.Fatal("Validate accepted retries of 75s with a retention of 1m")
-	}
-	if !strings.Contains(err.Error(), `endpoint "orders": its retries span up to 1m30s, but events are kept for 1m0s`) {
-		t.Errorf("error = %q, expected it to name the endpoint, the span and the retention", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, err := caddy.ProvisionContext(new(caddy.Config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := &App{
+				NATS: &emitter.Config{StoreDir: t.TempDir(), Retention: caddy.Duration(time.Minute)},
+				Endpoints: []*delivery.Endpoint{{
+					Name:          "orders",
+					URL:           "http://127.0.0.1:9/hooks",
+					Events:        []string{"order.*"},
+					Retry:         []caddy.Duration{caddy.Duration(75 * time.Second)},
+					RetryAfterMax: tt.retryAfterMax,
+					AllowPrivate:  true, // the receiver address is loopback
+				}},
+			}
+			if err := app.Provision(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err = app.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted retries that outlive the retention of 1m")
+			}
+			if !strings.Contains(err.Error(), `endpoint "orders": `+tt.expect) {
+				t.Errorf("error = %q, expected it to contain %q", err, tt.expect)
+			}
+		})
 	}
 }
 

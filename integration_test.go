@@ -607,3 +607,46 @@ http://127.0.0.1:%d {
 		t.Errorf("a rejected reload deleted a consumer: %v", entries[0])
 	}
 }
+
+func TestReloadToOtherStoreKeepsEventInFlight(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(2 * time.Second)
+		w.WriteHeader(http.StatusCreated)
+	})}
+	go func() { _ = upstream.Serve(ln) }()
+	t.Cleanup(func() { _ = upstream.Close() })
+
+	rc := newReceiver(t, nil)
+	s := newSite(t, rc.URL, "1s")
+	s.Upstream = ln.Addr().String()
+	p := startCaddy(t, s.config(t), "", s.Admin)
+
+	answered := make(chan int, 1)
+	go func() {
+		status, err := postWithRetries(http.DefaultClient, s.url("/orders"), `{}`)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- status
+	}()
+	<-arrived
+
+	// The new config keeps its store elsewhere, so the request's own
+	// config is the last user of the first store.
+	other := strings.Replace(s.config(t), "webhooks {\n\t\tendpoint",
+		"webhooks {\n\t\tnats embedded {\n\t\t\tstore_dir "+t.TempDir()+"\n\t\t}\n\t\tendpoint", 1)
+	p.load(other)
+	if status := <-answered; status != http.StatusCreated {
+		t.Fatalf("the request in flight during the reload got status %d, expected 201", status)
+	}
+	p.waitLog(10*time.Second, "embedded NATS server stopped")
+	if dropped := p.logEntries("event dropped"); len(dropped) > 0 {
+		t.Fatalf("the event of the request in flight was dropped: %v", dropped[0])
+	}
+}

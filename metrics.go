@@ -61,6 +61,14 @@ var (
 	}, []string{"destination"})
 )
 
+// Every drop reason starts at zero, so that dashboards and alerts see the
+// series before the first drop.
+func init() {
+	for _, reason := range []string{emitter.DropQueueFull, emitter.DropClosed, emitter.DropPublishFailed} {
+		eventsDropped.WithLabelValues(reason)
+	}
+}
+
 var publisherHooks = emitter.Hooks{
 	Published: func(ev *emitter.Event, latency time.Duration) {
 		eventsPublished.WithLabelValues(ev.Type).Inc()

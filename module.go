@@ -26,6 +26,11 @@ func init() {
 // eventSink queues events for publishing. Emit must not block.
 type eventSink interface {
 	Emit(ev *emitter.Event)
+
+	// observationStarted and observationEnded bracket every observed
+	// request, so the sink can keep its broker until their events are in.
+	observationStarted()
+	observationEnded()
 }
 
 // Handler is an HTTP middleware that turns API calls into events. It checks
@@ -160,6 +165,9 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, next cad
 		path:     r.URL.Path,
 		rawQuery: r.URL.RawQuery,
 	}
+
+	h.sink.observationStarted()
+	defer h.sink.observationEnded()
 
 	rec := capture.NewRecorder(w, capture.DefaultMaxBody)
 	defer rec.Release()

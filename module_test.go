@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,9 +34,13 @@ var testObserved = time.Date(2026, 12, 4, 19, 20, 0, 123_000_000, time.UTC)
 // fakeSink collects emitted events. Handlers served by an httptest.Server
 // emit from the server's goroutines, so access is locked.
 type fakeSink struct {
-	mu     sync.Mutex
-	events []*emitter.Event
+	mu       sync.Mutex
+	events   []*emitter.Event
+	observed atomic.Int64 // observations started and not ended
 }
+
+func (s *fakeSink) observationStarted() { s.observed.Add(1) }
+func (s *fakeSink) observationEnded()   { s.observed.Add(-1) }
 
 func (s *fakeSink) Emit(ev *emitter.Event) {
 	s.mu.Lock()
@@ -843,5 +848,26 @@ func TestServeHTTPPanicBeforeStatusEmitsNothing(t *testing.T) {
 	}()
 	if events := sink.list(); len(events) != 0 {
 		t.Errorf("got %d events for a handler that panicked before answering, expected none", len(events))
+	}
+}
+
+func TestServeHTTPBracketsObservation(t *testing.T) {
+	h, sink := newTestHandler(t, ordersConfig)
+	r := httptest.NewRequest("POST", "http://api.example.com/orders", strings.NewReader(`{}`))
+
+	var during int64
+	next := func(w http.ResponseWriter, r *http.Request) error {
+		during = sink.observed.Load()
+		w.WriteHeader(201)
+		return nil
+	}
+	if _, err := serve(h, r, next); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	if during != 1 {
+		t.Errorf("observations while the next handler ran = %d, expected 1", during)
+	}
+	if after := sink.observed.Load(); after != 0 {
+		t.Errorf("observations after the request = %d, expected 0", after)
 	}
 }

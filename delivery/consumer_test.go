@@ -140,3 +140,28 @@ func TestReconcileRejectsUnprovisionedEndpoint(t *testing.T) {
 		t.Errorf("Reconcile() = %v, want an error about provisioning", err)
 	}
 }
+
+func TestEventAfterReloadUsesNewConfig(t *testing.T) {
+	js := startJetStream(t)
+	oldReceiver := newReceiver(t, nil)
+	newReceiverAfterReload := newReceiver(t, nil)
+
+	old := startWorkers(t, js, Options{RemoveStale: true}, newEndpoint(t, "moved", oldReceiver.URL, nil))
+	startWorkers(t, js, Options{}, newEndpoint(t, "moved", newReceiverAfterReload.URL, nil))
+
+	// The reload succeeded. The old runner's pull request is still open for
+	// up to a second, and JetStream may hand it the next event.
+	old.Drain()
+	for i := range 5 {
+		publishEvent(t, js, fmt.Sprintf("evt-%d", i), "order.created", []byte(`{}`))
+	}
+	waitUntil(t, 5*time.Second, func() error {
+		if n := len(newReceiverAfterReload.received()); n != 5 {
+			return fmt.Errorf("the new URL got %d events, want 5", n)
+		}
+		return nil
+	})
+	if n := len(oldReceiver.received()); n != 0 {
+		t.Errorf("the old URL got %d events after the reload, want none", n)
+	}
+}

@@ -129,9 +129,13 @@ func TestInvalidEventIsDeadLettered(t *testing.T) {
 	if n := len(rcv.received()); n != 0 {
 		t.Errorf("receiver got %d requests, want 0", n)
 	}
-	if _, deadCount := hooks.snapshot(); deadCount != 1 {
-		t.Errorf("DeadLettered called %d times, want 1", deadCount)
-	}
+	// The hook runs after the dead letter is stored, so it is waited for.
+	waitUntil(t, 5*time.Second, func() error {
+		if _, deadCount := hooks.snapshot(); deadCount != 1 {
+			return fmt.Errorf("DeadLettered called %d times, want 1", deadCount)
+		}
+		return nil
+	})
 }
 
 func TestRetryUntilSuccess(t *testing.T) {
@@ -196,10 +200,14 @@ func TestRetryUntilSuccess(t *testing.T) {
 		}
 		return nil
 	})
-	outcomes, _ := hooks.snapshot()
-	if got := strings.Join(outcomes, " "); got != "retrying:retry retrying:retry retrying:success" {
-		t.Errorf("hook outcomes = %s", got)
-	}
+	// The hook of the last attempt runs after its record is stored.
+	waitUntil(t, 5*time.Second, func() error {
+		outcomes, _ := hooks.snapshot()
+		if got := strings.Join(outcomes, " "); got != "retrying:retry retrying:retry retrying:success" {
+			return fmt.Errorf("hook outcomes = %s", got)
+		}
+		return nil
+	})
 }
 
 func TestDeadLetterAfterLastRetry(t *testing.T) {
@@ -557,9 +565,13 @@ func TestDrainLetsAttemptFinish(t *testing.T) {
 		}
 		return nil
 	})
-	if outcomes, _ := hooks.snapshot(); strings.Join(outcomes, " ") != "draining:success" {
-		t.Errorf("hook outcomes = %v, want one success", outcomes)
-	}
+	// The hook runs after the acknowledgement, so it is waited for too.
+	waitUntil(t, 5*time.Second, func() error {
+		if outcomes, _ := hooks.snapshot(); strings.Join(outcomes, " ") != "draining:success" {
+			return fmt.Errorf("hook outcomes = %v, want one success", outcomes)
+		}
+		return nil
+	})
 	if n := len(rcv.received()); n != 1 {
 		t.Errorf("receiver got %d requests, want 1", n)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -105,11 +106,13 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
 		}
 		r.gate = newGate(state.delivers())
+		r.attemptCtx = attemptCtx
 		w.runners = append(w.runners, r)
 		w.wg.Go(func() { r.followState(fetchCtx, watcher) })
 		w.wg.Go(func() { r.fetch(&w.wg, fetchCtx, attemptCtx) })
 		r.logStart(state)
 	}
+	activate(w.runners)
 	return w, nil
 }
 
@@ -120,6 +123,7 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 // the wait. Later calls do nothing.
 func (w *Workers) Drain() {
 	w.drainOnce.Do(func() {
+		deactivate(w.runners)
 		w.cancelFetch()
 		go func() {
 			w.wg.Wait()
@@ -136,6 +140,7 @@ func (w *Workers) Drain() {
 // redelivery, without waiting for that to finish. Later calls do nothing.
 func (w *Workers) Stop(timeout time.Duration) {
 	w.stopOnce.Do(func() {
+		deactivate(w.runners)
 		w.cancelFetch()
 		if !w.waitFor(timeout) {
 			w.logger.Warn("workers still busy after the stop timeout; aborting attempts in flight",
@@ -149,6 +154,7 @@ func (w *Workers) Stop(timeout time.Duration) {
 // abort stops the workers of a Start that failed half-way.
 func (w *Workers) abort() {
 	w.stopOnce.Do(func() {
+		deactivate(w.runners)
 		w.cancelFetch()
 		w.cancelAttempts()
 		w.wg.Wait()
@@ -197,15 +203,13 @@ type runner struct {
 	logger        *zap.Logger
 	hooks         Hooks
 	endpoint      *Endpoint
+
+	// attemptCtx ends when this runner's attempts are aborted.
+	attemptCtx context.Context
 }
 
 func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consumer jetstream.Consumer, logger *zap.Logger, hooks Hooks) *runner {
-	client := newHTTPClient(clientPolicy{
-		guard:           e.guard,
-		followRedirects: e.FollowRedirects,
-		httpsOnly:       e.httpsOnly(),
-		concurrency:     e.Concurrency,
-	})
+	client := newHTTPClient(e.clientPolicy())
 	r := &runner{
 		name:     e.Name,
 		js:       js,
@@ -247,6 +251,7 @@ func (r *runner) logStart(state EndpointState) {
 		zap.Bool("ordered", r.endpoint.Ordered),
 		zap.Bool("allow_private", r.endpoint.allowPrivate()),
 		zap.Strings("allow_hosts", r.endpoint.allowHosts()),
+		zap.String("proxy", proxyHost(r.endpoint.proxyURL)),
 		zap.String("state", state.State))
 	if len(r.sender.keys) == 0 {
 		r.logger.Warn("endpoint has no signing secret; webhooks are sent unsigned",
@@ -303,13 +308,23 @@ func (r *runner) fetch(wg *sync.WaitGroup, fetchCtx, attemptCtx context.Context)
 			failing = false
 		}
 
-		if !r.ready(attemptCtx, msg) {
+		// A pull request still open when a reload drained this runner can
+		// bring one more event. The runner of the config now running
+		// delivers it, so it goes out with that config's URL, secrets and
+		// headers.
+		target, targetCtx := r, attemptCtx
+		if fetchCtx.Err() != nil {
+			if successor := activeRunner(r.name); successor != nil {
+				target, targetCtx = successor, successor.attemptCtx
+			}
+		}
+		if !target.ready(targetCtx, msg) {
 			<-r.slots
 			continue
 		}
 		wg.Go(func() {
 			defer func() { <-r.slots }()
-			r.handle(attemptCtx, msg)
+			target.handle(targetCtx, msg)
 		})
 	}
 }
@@ -347,4 +362,45 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-timer.C:
 	}
+}
+
+// activeRunners holds, per endpoint name, the runners that are neither
+// drained nor stopped, in start order. During a reload the old and the new
+// config each have one.
+var activeRunners = struct {
+	sync.Mutex
+	byName map[string][]*runner
+}{byName: make(map[string][]*runner)}
+
+func activate(runners []*runner) {
+	activeRunners.Lock()
+	defer activeRunners.Unlock()
+	for _, r := range runners {
+		activeRunners.byName[r.name] = append(activeRunners.byName[r.name], r)
+	}
+}
+
+func deactivate(runners []*runner) {
+	activeRunners.Lock()
+	defer activeRunners.Unlock()
+	for _, r := range runners {
+		remaining := slices.DeleteFunc(activeRunners.byName[r.name], func(other *runner) bool { return other == r })
+		if len(remaining) == 0 {
+			delete(activeRunners.byName, r.name)
+		} else {
+			activeRunners.byName[r.name] = remaining
+		}
+	}
+}
+
+// activeRunner returns the most recently started active runner for the
+// endpoint name, or nil if there is none.
+func activeRunner(name string) *runner {
+	activeRunners.Lock()
+	defer activeRunners.Unlock()
+	runners := activeRunners.byName[name]
+	if len(runners) == 0 {
+		return nil
+	}
+	return runners[len(runners)-1]
 }
