@@ -164,10 +164,11 @@ func retrySpan(ep *delivery.Endpoint) time.Duration {
 // the config, starts the delivery workers and publishes the events emitted
 // before it.
 //
-// During a reload Caddy starts the new config before it knows that every
-// app of it starts, and the old config keeps running if one fails. So Start
-// only creates and updates consumers while another config runs on the
-// broker, and the consumers of removed endpoints go when the old config
+// During a reload Caddy starts the new config before it is certain that
+// all of that config's apps start, and the old config keeps running if one
+// fails. So Start only creates and updates consumers while another config
+// runs on the broker, and the consumers of removed endpoints go when the
+// old config
 // stops (see Stop).
 func (a *App) Start() error {
 	broker, err := emitter.Acquire(a.NATS, a.logger, publisherHooks)

@@ -264,10 +264,10 @@ func TestSIGKILLAfterPublishDeliversAll(t *testing.T) {
 	restartDeliversAll(t, (*caddyProcess).kill)
 }
 
-// restartDeliversAll sends events while the receiver fails, ends Caddy with
-// end once every event has had a first attempt (so it is stored), makes the
-// receiver healthy and starts Caddy again on the same store: every event
-// must then be delivered.
+// restartDeliversAll sends events while the receiver fails and ends Caddy
+// with end once every event has had a first attempt, so every event is
+// stored. Then it makes the receiver healthy and starts Caddy again on the
+// same store, which must deliver every event.
 func restartDeliversAll(t *testing.T, end func(*caddyProcess)) {
 	var healthy atomic.Bool
 	rc := newReceiver(t, func(int, delivery) int {
@@ -493,8 +493,29 @@ http://127.0.0.1:%d {
 }
 
 func TestSIGTERMDuringSlowRequestKeepsEvent(t *testing.T) {
-	// The upstream answers after two seconds, so the request is still in
-	// flight when Caddy gets SIGTERM.
+	rc := newReceiver(t, nil)
+	s := newSite(t, rc.URL, "1s")
+	p, answered := startSlowRequest(t, &s)
+
+	p.stop()
+	if status := <-answered; status != http.StatusCreated {
+		t.Fatalf("the request in flight during SIGTERM got status %d, expected 201", status)
+	}
+	if dropped := p.logEntries("event dropped"); len(dropped) > 0 {
+		t.Fatalf("the event of the request in flight was dropped at shutdown: %v", dropped[0])
+	}
+
+	// The event was stored before the broker stopped, so the next start
+	// delivers it.
+	startCaddy(t, s.config(t), p.HomeDir, s.Admin)
+	rc.waitCount(t, 60*time.Second, 1)
+}
+
+// startSlowRequest points the site at an upstream that answers after two
+// seconds, starts Caddy, and sends a POST /orders. It returns once the
+// request has reached the upstream, with a channel for the response status.
+func startSlowRequest(t *testing.T, s *site) (*caddyProcess, <-chan int) {
+	t.Helper()
 	arrived := make(chan struct{}, 1)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -510,32 +531,20 @@ func TestSIGTERMDuringSlowRequestKeepsEvent(t *testing.T) {
 	go func() { _ = upstream.Serve(ln) }()
 	t.Cleanup(func() { _ = upstream.Close() })
 
-	rc := newReceiver(t, nil)
-	s := newSite(t, rc.URL, "1s")
 	s.Upstream = ln.Addr().String()
 	p := startCaddy(t, s.config(t), "", s.Admin)
 
 	answered := make(chan int, 1)
+	ordersURL := s.url("/orders")
 	go func() {
-		status, err := postWithRetries(http.DefaultClient, s.url("/orders"), `{}`)
+		status, err := postWithRetries(http.DefaultClient, ordersURL, `{}`)
 		if err != nil {
 			t.Error(err)
 		}
 		answered <- status
 	}()
 	<-arrived
-	p.stop()
-	if status := <-answered; status != http.StatusCreated {
-		t.Fatalf("the request in flight during SIGTERM got status %d, expected 201", status)
-	}
-	if dropped := p.logEntries("event dropped"); len(dropped) > 0 {
-		t.Fatalf("the event of the request in flight was dropped at shutdown: %v", dropped[0])
-	}
-
-	// The event was stored before the broker stopped, so the next start
-	// delivers it.
-	startCaddy(t, s.config(t), p.HomeDir, s.Admin)
-	rc.waitCount(t, 60*time.Second, 1)
+	return p, answered
 }
 
 func TestRejectedReloadKeepsRunningConsumers(t *testing.T) {
@@ -609,33 +618,9 @@ http://127.0.0.1:%d {
 }
 
 func TestReloadToOtherStoreKeepsEventInFlight(t *testing.T) {
-	arrived := make(chan struct{}, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		time.Sleep(2 * time.Second)
-		w.WriteHeader(http.StatusCreated)
-	})}
-	go func() { _ = upstream.Serve(ln) }()
-	t.Cleanup(func() { _ = upstream.Close() })
-
 	rc := newReceiver(t, nil)
 	s := newSite(t, rc.URL, "1s")
-	s.Upstream = ln.Addr().String()
-	p := startCaddy(t, s.config(t), "", s.Admin)
-
-	answered := make(chan int, 1)
-	go func() {
-		status, err := postWithRetries(http.DefaultClient, s.url("/orders"), `{}`)
-		if err != nil {
-			t.Error(err)
-		}
-		answered <- status
-	}()
-	<-arrived
+	p, answered := startSlowRequest(t, &s)
 
 	// The new config keeps its store elsewhere, so the request's own
 	// config is the last user of the first store.

@@ -17,7 +17,7 @@ import (
 	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
-// Options is what the `webhooks` global option configures.
+// Options is the configuration of the `webhooks` global option.
 type Options struct {
 	NATS      *emitter.Config
 	Endpoints []*delivery.Endpoint
