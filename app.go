@@ -168,8 +168,7 @@ func retrySpan(ep *delivery.Endpoint) time.Duration {
 // all of that config's apps start, and the old config keeps running if one
 // fails. So Start only creates and updates consumers while another config
 // runs on the broker, and the consumers of removed endpoints go when the
-// old config
-// stops (see Stop).
+// old config stops (see Stop).
 func (a *App) Start() error {
 	broker, err := emitter.Acquire(a.NATS, a.logger, publisherHooks)
 	if err != nil {
