@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -249,7 +250,8 @@ func (h *Handler) emitMatching(candidates []*Rule, req observedRequest, status i
 			continue
 		}
 		if exchange == nil {
-			exchange = newExchange(req, status, rec, h.now())
+			body, truncated := h.eventBody(req, status, header, rec)
+			exchange = newExchange(req, status, body, truncated, h.now())
 		}
 		h.emit(rule, exchange)
 	}
@@ -293,9 +295,33 @@ type observedRequest struct {
 	rawQuery string
 }
 
+// eventBody returns the response body for the event: the captured bytes
+// decoded from their Content-Encoding, or as sent if decoding fails. The
+// client has already received the original bytes. HEAD requests and 204
+// and 304 responses have no body, so nothing is decoded for them.
+func (h *Handler) eventBody(req observedRequest, status int, header http.Header, rec *capture.Recorder) ([]byte, bool) {
+	body, truncated := rec.Body(), rec.Truncated()
+	if req.method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {
+		return body, truncated
+	}
+
+	contentEncoding := strings.Join(header.Values("Content-Encoding"), ",")
+	decoded, decodedTruncated, err := capture.DecodeBody(contentEncoding, body, truncated, capture.DefaultMaxBody)
+	if err != nil {
+		if c := h.logger.Check(zapcore.DebugLevel, "decoding response body failed, event keeps the body as sent"); c != nil {
+			c.Write(
+				zap.String("method", req.method),
+				zap.String("path", req.path),
+				zap.String("content_encoding", contentEncoding),
+				zap.Error(err))
+		}
+	}
+	return decoded, decodedTruncated
+}
+
 // newExchange describes the observed request and response for the payload
 // builder. Query pairs that cannot be decoded are left out.
-func newExchange(req observedRequest, status int, rec *capture.Recorder, observed time.Time) *payload.Exchange {
+func newExchange(req observedRequest, status int, body []byte, truncated bool, observed time.Time) *payload.Exchange {
 	query, _ := url.ParseQuery(req.rawQuery)
 	return &payload.Exchange{
 		Timestamp: observed,
@@ -307,8 +333,8 @@ func newExchange(req observedRequest, status int, rec *capture.Recorder, observe
 		},
 		Response: payload.Response{
 			Status:        status,
-			Body:          rec.Body(),
-			BodyTruncated: rec.Truncated(),
+			Body:          body,
+			BodyTruncated: truncated,
 		},
 	}
 }

@@ -2,9 +2,13 @@ package webhooks
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -869,5 +873,121 @@ func TestServeHTTPBracketsObservation(t *testing.T) {
 	}
 	if after := sink.observed.Load(); after != 0 {
 		t.Errorf("observations after the request = %d, expected 0", after)
+	}
+}
+
+// gzipBytes returns data compressed with gzip.
+func gzipBytes(t *testing.T, data string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := io.WriteString(zw, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// anyBodyWriter is a response writer that keeps every body it is given,
+// even for HEAD requests and 204 and 304 responses, for which net/http and
+// httptest.ResponseRecorder drop or reject it. It shows what the handler
+// does with such a body when a writer lets it through.
+type anyBodyWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *anyBodyWriter) Header() http.Header         { return w.header }
+func (w *anyBodyWriter) WriteHeader(status int)      { w.status = status }
+func (w *anyBodyWriter) Write(p []byte) (int, error) { return w.body.Write(p) }
+
+// respondEncoded writes status and body, labeled with the given
+// Content-Encoding.
+func respondEncoded(status int, contentEncoding string, body []byte) caddyhttp.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", contentEncoding)
+		w.WriteHeader(status)
+		_, err := w.Write(body)
+		return err
+	}
+}
+
+func TestServeHTTPDecodesCompressedBody(t *testing.T) {
+	compressed := gzipBytes(t, `{"id": 42}`)
+	asSent := `"` + base64.StdEncoding.EncodeToString(compressed) + `","body_encoding":"base64"`
+	tests := []struct {
+		name     string
+		method   string
+		status   int
+		wantBody string // JSON of data.response.body and the members after it
+	}{
+		{"GET 200 decoded", "GET", 200, `{"id":42}`},
+		{"POST 201 decoded", "POST", 201, `{"id":42}`},
+		{"HEAD not decoded", "HEAD", 200, asSent},
+		{"204 not decoded", "GET", 204, asSent},
+		{"304 not decoded", "GET", 304, asSent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, sink := newTestHandler(t, `{"rules": [{"event": "order.read", "response": {"status_code": [200, 201, 204, 304]}}]}`)
+			r := httptest.NewRequest(tt.method, "http://api.example.com/orders/42", nil)
+
+			w := &anyBodyWriter{header: make(http.Header)}
+			if err := h.ServeHTTP(w, withReplacer(r), respondEncoded(tt.status, "gzip", compressed)); err != nil {
+				t.Fatalf("ServeHTTP: %v", err)
+			}
+			if !bytes.Equal(w.body.Bytes(), compressed) {
+				t.Errorf("client got %q, want the compressed bytes unchanged", w.body.Bytes())
+			}
+			if got := w.Header().Get("Content-Encoding"); got != "gzip" {
+				t.Errorf("client Content-Encoding = %q, want gzip", got)
+			}
+
+			events := sink.list()
+			if len(events) != 1 {
+				t.Fatalf("got %d events, want 1", len(events))
+			}
+			want := fmt.Sprintf(`"response":{"status":%d,"body":%s}`, tt.status, tt.wantBody)
+			if !strings.Contains(string(events[0].Payload), want) {
+				t.Errorf("payload does not contain %s\npayload: %s", want, events[0].Payload)
+			}
+		})
+	}
+}
+
+func TestServeHTTPCorruptEncodingKeepsBody(t *testing.T) {
+	h, sink := newTestHandler(t, `{"rules": [{"event": "order.read"}]}`)
+	core, logs := observer.New(zapcore.DebugLevel)
+	h.logger = zap.New(core)
+	r := httptest.NewRequest("GET", "http://api.example.com/orders/42", nil)
+
+	body := []byte("\x1f\x8b not really gzip")
+	if _, err := serve(h, r, respondEncoded(200, "gzip", body)); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+
+	events := sink.list()
+	if len(events) != 1 {
+		t.Fatalf("got %d events, want 1", len(events))
+	}
+	want := `"body":"` + base64.StdEncoding.EncodeToString(body) + `","body_encoding":"base64"`
+	if !strings.Contains(string(events[0].Payload), want) {
+		t.Errorf("payload does not contain %s\npayload: %s", want, events[0].Payload)
+	}
+
+	entries := logs.FilterMessageSnippet("decoding response body failed").All()
+	if len(entries) != 1 {
+		t.Fatalf("got %d decoding log entries, want 1", len(entries))
+	}
+	if entries[0].Level != zapcore.DebugLevel {
+		t.Errorf("log level = %v, want debug", entries[0].Level)
+	}
+	fields := entries[0].ContextMap()
+	if fields["content_encoding"] != "gzip" || fields["path"] != "/orders/42" || fields["error"] == nil {
+		t.Errorf("log fields = %v, want content_encoding gzip, path /orders/42 and an error", fields)
 	}
 }
