@@ -44,6 +44,7 @@ type Options struct {
 //		endpoint <name> <url> {
 //			events          <type or pattern...>
 //			secret          <whsec_...> [<whsec_...>...]
+//			signing_key     <whsk_...> [<whsk_...>...]
 //			header          <field> <value>
 //			timeout         <duration>
 //			retry           <delay...>
@@ -214,6 +215,16 @@ func parseNATS(d *caddycf.Dispenser) (*emitter.Config, error) {
 	return cfg, nil
 }
 
+// repeatableEndpointSettings are the endpoint subdirectives that may appear
+// more than once and add up.
+var repeatableEndpointSettings = map[string]bool{
+	"events":      true,
+	"secret":      true,
+	"signing_key": true,
+	"header":      true,
+	"allow_hosts": true,
+}
+
 func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 	ep := new(delivery.Endpoint)
 	if !d.Args(&ep.Name, &ep.URL) {
@@ -223,15 +234,14 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 		return nil, d.Errf("unexpected argument %q after the URL of endpoint %q", d.Val(), ep.Name)
 	}
 
-	// events, secret, header and allow_hosts may repeat and add up; every
-	// other setting takes one value.
+	// Every setting but those in repeatableEndpointSettings takes one value.
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		if seen[name] {
 			return nil, d.Errf("%q is set twice in endpoint %q: keep one", name, ep.Name)
 		}
-		if name != "events" && name != "secret" && name != "header" && name != "allow_hosts" {
+		if !repeatableEndpointSettings[name] {
 			seen[name] = true
 		}
 
@@ -255,6 +265,13 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 				return nil, d.Errf("'secret' of endpoint %q needs a value such as whsec_... or {env.NAME}", ep.Name)
 			}
 			ep.Secrets = append(ep.Secrets, secrets...)
+
+		case "signing_key":
+			keys := d.RemainingArgs()
+			if len(keys) == 0 {
+				return nil, d.Errf("'signing_key' of endpoint %q needs a value such as whsk_... or {env.NAME}", ep.Name)
+			}
+			ep.SigningKeys = append(ep.SigningKeys, keys...)
 
 		case "header":
 			var field, value string
@@ -315,7 +332,7 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 			ep.TLS, err = parseTLS(d, ep.Name)
 
 		default:
-			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy or tls", d.Val(), ep.Name)
+			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, signing_key, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy or tls", d.Val(), ep.Name)
 		}
 		if err != nil {
 			return nil, err

@@ -191,6 +191,33 @@ func TestParseOptionsGuard(t *testing.T) {
 	}
 }
 
+// testHMACSecret is a valid whsec_ secret with 32 zero bytes.
+const testHMACSecret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+func TestParseOptionsSigningKeys(t *testing.T) {
+	first := "whsk_" + strings.Repeat("A", 43) + "="
+	input := `webhooks {
+		endpoint orders https://hooks.example.com/orders {
+			events order.*
+			secret ` + testHMACSecret + `
+			signing_key ` + first + `
+			signing_key {env.ORDERS_SIGNING_KEY} {file./etc/webhooks/next.key}
+		}
+	}`
+	var opts Options
+	if err := ParseOptions(caddycf.NewTestDispenser(input), &opts); err != nil {
+		t.Fatalf("ParseOptions: %v", err)
+	}
+	ep := opts.Endpoints[0]
+	want := first + " {env.ORDERS_SIGNING_KEY} {file./etc/webhooks/next.key}"
+	if got := strings.Join(ep.SigningKeys, " "); got != want {
+		t.Errorf("signing keys = %q, expected %q with both lines added up and placeholders unresolved", got, want)
+	}
+	if len(ep.Secrets) != 1 {
+		t.Errorf("secrets = %d values, expected 1 next to the signing keys", len(ep.Secrets))
+	}
+}
+
 func TestParseOptionsErrors(t *testing.T) {
 	endpoint := func(lines string) string {
 		return "webhooks {\n\tendpoint orders http://127.0.0.1:9/hooks {\n\t\tevents order.*\n\t\tallow_private\n\t\t" + lines + "\n\t}\n}"
@@ -220,6 +247,9 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"concurrency zero", endpoint("concurrency 0"), `invalid concurrency "0"`},
 		{"flag with value", endpoint("ordered yes"), `"ordered" takes no value, but got "yes"`},
 		{"literal bad secret", endpoint("secret abc"), `endpoint "orders": secret 1`},
+		{"signing_key without value", endpoint("signing_key"), `'signing_key' of endpoint "orders" needs a value such as whsk_...`},
+		{"hmac secret as signing_key", endpoint("signing_key whsk_" + strings.Repeat("A", 43) + "=\n\t\tsigning_key " + testHMACSecret), `endpoint "orders": signing key 2: signing key starts with "whsec_"`},
+		{"short signing_key", endpoint("signing_key whsk_AAAA"), `endpoint "orders": signing key 1: signing key decodes to 3 bytes`},
 		{"header without value", endpoint("header X-Tenant"), `'header' of endpoint "orders" needs a field and a value`},
 		{"unknown subdirective", endpoint("colour red"), `unrecognized subdirective "colour" in endpoint "orders"`},
 		{"concurrency twice", endpoint("concurrency 4\n\t\tconcurrency 8"), `"concurrency" is set twice in endpoint "orders"`},

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -58,6 +59,7 @@ type sender struct {
 	url             string
 	headers         http.Header
 	keys            [][]byte
+	signingKeys     []ed25519.PrivateKey
 	timeout         time.Duration
 	followRedirects bool
 }
@@ -134,8 +136,8 @@ func (s *sender) setHeaders(h http.Header, ev *event, timestamp time.Time) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Webhook-Id", ev.id)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(timestamp.Unix(), 10))
-	if len(s.keys) > 0 {
-		h.Set("Webhook-Signature", Sign(s.keys, ev.id, timestamp, ev.payload))
+	if signature := SignatureHeader(s.keys, s.signingKeys, ev.id, timestamp, ev.payload); signature != "" {
+		h.Set("Webhook-Signature", signature)
 	}
 }
 

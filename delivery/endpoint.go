@@ -8,6 +8,7 @@
 package delivery
 
 import (
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -92,6 +93,20 @@ type Endpoint struct {
 	// resolved secrets never appear in logs or errors. Without secrets the
 	// webhooks are sent unsigned and a warning is logged.
 	Secrets []string `json:"secrets,omitempty"`
+
+	// SigningKeys sign the webhooks with ed25519, the asymmetric scheme of
+	// the Standard Webhooks specification, so receivers verify with a public
+	// key and hold no secret. Each key is `whsk_` followed by the 32-byte
+	// ed25519 seed (or the 64-byte seed and public key) in standard base64;
+	// make one with
+	// `echo whsk_$(openssl genpkey -algorithm ed25519 -outform DER | tail -c 32 | base64)`.
+	// Every request carries one `v1a` signature per key, after the `v1`
+	// signatures of Secrets, so keys can be rotated like secrets. The
+	// public key (`whpk_...`) of each signing key is logged when delivery
+	// starts. Values may use `{env.*}` and `{file.*}` placeholders, which
+	// are resolved at provisioning. The resolved keys never appear in logs
+	// or errors. Default: none, so no v1a signatures.
+	SigningKeys []string `json:"signing_keys,omitempty"`
 
 	// Headers are added to every request. Values may use `{env.*}` and
 	// `{file.*}` placeholders. They cannot replace `Content-Type`,
@@ -182,6 +197,7 @@ type Endpoint struct {
 	// placeholders resolved, and the outbound guard. The secrets and
 	// headers must never be logged.
 	secrets     [][]byte
+	signingKeys []ed25519.PrivateKey
 	headers     http.Header
 	guard       *guard
 	tlsConfig   *tls.Config
@@ -236,10 +252,11 @@ var reservedHeaders = []string{
 	"Connection",
 }
 
-// Provision resolves the placeholders in the secrets and header values,
-// decodes the secrets and fills in the defaults. A nil repl uses
+// Provision resolves the placeholders in the secrets, signing keys and
+// header values, decodes the secrets and signing keys, and fills in the defaults. A nil repl uses
 // caddy.NewReplacer, which resolves `{env.*}` and `{file.*}`. Errors name
-// the placeholder or the secret's position, never a resolved value.
+// the placeholder or the secret's or key's position, never a resolved
+// value.
 func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 	if repl == nil {
 		repl = caddy.NewReplacer()
@@ -257,6 +274,9 @@ func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 			return fmt.Errorf("endpoint %q: secret %d: %w", e.Name, i+1, err)
 		}
 		e.secrets = append(e.secrets, key)
+	}
+	if err := e.provisionSigningKeys(repl); err != nil {
+		return err
 	}
 
 	e.headers = make(http.Header, len(e.Headers))
@@ -284,6 +304,22 @@ func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 	return nil
 }
 
+func (e *Endpoint) provisionSigningKeys(repl *caddy.Replacer) error {
+	e.signingKeys = make([]ed25519.PrivateKey, 0, len(e.SigningKeys))
+	for i, raw := range e.SigningKeys {
+		resolved, err := repl.ReplaceOrErr(raw, true, true)
+		if err != nil {
+			return fmt.Errorf("endpoint %q: resolving signing key %d: %w; set the environment variable or create the file that the placeholder names", e.Name, i+1, err)
+		}
+		key, err := ParseSigningKey(resolved)
+		if err != nil {
+			return fmt.Errorf("endpoint %q: signing key %d: %w", e.Name, i+1, err)
+		}
+		e.signingKeys = append(e.signingKeys, key)
+	}
+	return nil
+}
+
 func (e *Endpoint) setDefaults() {
 	if e.Timeout == 0 {
 		e.Timeout = caddy.Duration(DefaultTimeout)
@@ -304,8 +340,8 @@ func (e *Endpoint) setDefaults() {
 	}
 }
 
-// Validate checks the endpoint's settings. Secrets that contain placeholders
-// are checked by Provision once resolved.
+// Validate checks the endpoint's settings. Secrets and signing keys that
+// contain placeholders are checked by Provision once resolved.
 func (e *Endpoint) Validate() error {
 	if !endpointNamePattern.MatchString(e.Name) {
 		return fmt.Errorf("invalid endpoint name %q: use one or more of A-Z, a-z, 0-9, '_' and '-'", e.Name)
@@ -317,6 +353,7 @@ func (e *Endpoint) Validate() error {
 		e.validateURL,
 		e.validateEvents,
 		e.validateSecrets,
+		e.validateSigningKeys,
 		e.validateHeaders,
 		e.validateLimits,
 		e.validateTransport,
@@ -413,6 +450,18 @@ func (e *Endpoint) validateSecrets() error {
 		}
 		if _, err := ParseSecret(raw); err != nil {
 			return fmt.Errorf("secret %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (e *Endpoint) validateSigningKeys() error {
+	for i, raw := range e.SigningKeys {
+		if strings.ContainsAny(raw, "{}") {
+			continue
+		}
+		if _, err := ParseSigningKey(raw); err != nil {
+			return fmt.Errorf("signing key %d: %w", i+1, err)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -221,6 +222,7 @@ func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consu
 			url:             e.URL,
 			headers:         e.headers,
 			keys:            e.secrets,
+			signingKeys:     e.signingKeys,
 			timeout:         time.Duration(e.Timeout),
 			followRedirects: e.FollowRedirects,
 		},
@@ -253,9 +255,17 @@ func (r *runner) logStart(state EndpointState) {
 		zap.Strings("allow_hosts", r.endpoint.allowHosts()),
 		zap.String("proxy", proxyHost(r.endpoint.proxyURL)),
 		zap.String("state", state.State))
-	if len(r.sender.keys) == 0 {
-		r.logger.Warn("endpoint has no signing secret; webhooks are sent unsigned",
+	if len(r.sender.keys) == 0 && len(r.sender.signingKeys) == 0 {
+		r.logger.Warn("endpoint has no signing secret or signing key; webhooks are sent unsigned",
 			zap.String("destination", r.name))
+	}
+	// Receivers verify v1a signatures with these public keys, which are
+	// not secret.
+	for i, key := range r.sender.signingKeys {
+		r.logger.Info("signing webhooks with ed25519",
+			zap.String("destination", r.name),
+			zap.Int("signing_key", i+1),
+			zap.String("public_key", FormatPublicKey(key.Public().(ed25519.PublicKey))))
 	}
 }
 
