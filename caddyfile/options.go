@@ -57,6 +57,7 @@ type Options struct {
 //			https_only
 //			follow_redirects
 //			proxy            <url>
+//			format           standard|cloudevents
 //			tls {
 //				ca                 <pem file...>
 //				client_certificate <cert file> <key file>
@@ -328,11 +329,14 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 		case "proxy":
 			ep.Proxy, err = singleArg(d)
 
+		case "format":
+			ep.Format, err = formatArg(d, ep.Name)
+
 		case "tls":
 			ep.TLS, err = parseTLS(d, ep.Name)
 
 		default:
-			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, signing_key, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy or tls", d.Val(), ep.Name)
+			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, signing_key, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy, format or tls", d.Val(), ep.Name)
 		}
 		if err != nil {
 			return nil, err
@@ -390,6 +394,19 @@ func singleArg(d *caddycf.Dispenser) (string, error) {
 		return "", d.Errf("%q needs exactly one value", name)
 	}
 	return value, nil
+}
+
+// formatArg returns the body format of an endpoint, checked here so that the
+// error carries the line.
+func formatArg(d *caddycf.Dispenser, endpoint string) (string, error) {
+	format, err := singleArg(d)
+	if err != nil {
+		return "", err
+	}
+	if format != delivery.FormatStandard && format != delivery.FormatCloudEvents {
+		return "", d.Errf("invalid format %q of endpoint %q: use %s or %s", format, endpoint, delivery.FormatStandard, delivery.FormatCloudEvents)
+	}
+	return format, nil
 }
 
 func durationArg(d *caddycf.Dispenser) (caddy.Duration, error) {

@@ -23,6 +23,7 @@ func TestParseOptions(t *testing.T) {
 			allow_hosts 127.0.0.1
 			https_only
 			follow_redirects
+			format cloudevents
 		}
 		allow_hosts 192.168.7.0/24
 		allow_private
@@ -50,6 +51,9 @@ func TestParseOptions(t *testing.T) {
 	}
 	if !ep.Ordered {
 		t.Error("ordered is not set")
+	}
+	if ep.Format != "cloudevents" {
+		t.Errorf("format = %q, expected cloudevents", ep.Format)
 	}
 
 	if got := strings.Join(ep.AllowHosts, " "); got != "hooks.internal.test 10.1.0.0/16 127.0.0.1" {
@@ -258,6 +262,11 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"proxy twice", endpoint("proxy http://proxy.example.com:3128\n\t\tproxy http://proxy.example.com:3129"), `"proxy" is set twice in endpoint "orders"`},
 		{"proxy scheme", endpoint("proxy socks5://proxy.example.com:1080"), `invalid proxy "socks5://proxy.example.com:1080": scheme must be http or https`},
 		{"proxy with path", endpoint("proxy http://proxy.example.com:3128/x?token=abc"), `invalid proxy "http://proxy.example.com:3128/x": give only the scheme, host and port`},
+		{"format without value", endpoint("format"), `"format" needs exactly one value`},
+		{"format unknown", endpoint("format json"), `invalid format "json" of endpoint "orders": use standard or cloudevents`},
+		{"format wrong case", endpoint("format CloudEvents"), `invalid format "CloudEvents" of endpoint "orders": use standard or cloudevents`},
+		{"format two values", endpoint("format standard cloudevents"), `"format" needs exactly one value`},
+		{"format twice", endpoint("format standard\n\t\tformat cloudevents"), `"format" is set twice in endpoint "orders"`},
 		{"tls argument", endpoint("tls ca.pem"), `unexpected argument "ca.pem" after 'tls' of endpoint "orders"`},
 		{"tls empty", endpoint("tls {\n\t\t}"), `the tls block of endpoint "orders" is empty`},
 		{"tls ca without file", endpoint("tls {\n\t\t\tca\n\t\t}"), `'ca' in the tls block of endpoint "orders" needs at least one PEM file`},

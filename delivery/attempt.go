@@ -62,6 +62,9 @@ type sender struct {
 	signingKeys     []ed25519.PrivateKey
 	timeout         time.Duration
 	followRedirects bool
+
+	// format is FormatStandard or FormatCloudEvents.
+	format string
 }
 
 // attemptResult describes one HTTP attempt. errorClass is empty on a 2xx
@@ -92,7 +95,8 @@ func (s *sender) send(ctx context.Context, ev *event) (res attemptResult) {
 	res.start = time.Now()
 	defer func() { res.duration = time.Since(res.start) }()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(ev.payload))
+	body, _ := ev.request()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		res.errorClass = ClassConnection
 		res.err = fmt.Errorf("building request: %w", unwrapURLError(err))
@@ -133,10 +137,11 @@ func (s *sender) setHeaders(h http.Header, ev *event, timestamp time.Time) {
 			h.Add(name, v)
 		}
 	}
-	h.Set("Content-Type", "application/json")
+	body, contentType := ev.request()
+	h.Set("Content-Type", contentType)
 	h.Set("Webhook-Id", ev.id)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(timestamp.Unix(), 10))
-	if signature := SignatureHeader(s.keys, s.signingKeys, ev.id, timestamp, ev.payload); signature != "" {
+	if signature := SignatureHeader(s.keys, s.signingKeys, ev.id, timestamp, body); signature != "" {
 		h.Set("Webhook-Signature", signature)
 	}
 }

@@ -115,6 +115,15 @@ type Endpoint struct {
 	// `Transfer-Encoding`, `Connection`). `User-Agent` may be replaced.
 	Headers http.Header `json:"headers,omitempty"`
 
+	// Format selects the request body. `standard` sends the stored event
+	// payload as `application/json`. `cloudevents` sends a CloudEvents 1.0
+	// event in structured JSON mode (`application/cloudevents+json`) with
+	// `id` the event id, `type` the event type, `source` the request host
+	// as a URI reference such as `//api.example.com`, `time` the event's
+	// timestamp and `data` the `data` of the payload. Both are
+	// signed with the same Standard Webhooks headers. Default: `standard`.
+	Format string `json:"format,omitempty"`
+
 	// Timeout bounds one attempt, from dialing to the last byte of the
 	// response that is read. Default: `15s`.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
@@ -321,6 +330,9 @@ func (e *Endpoint) provisionSigningKeys(repl *caddy.Replacer) error {
 }
 
 func (e *Endpoint) setDefaults() {
+	if e.Format == "" {
+		e.Format = FormatStandard
+	}
 	if e.Timeout == 0 {
 		e.Timeout = caddy.Duration(DefaultTimeout)
 	}
@@ -355,6 +367,7 @@ func (e *Endpoint) Validate() error {
 		e.validateSecrets,
 		e.validateSigningKeys,
 		e.validateHeaders,
+		e.validateFormat,
 		e.validateLimits,
 		e.validateTransport,
 		e.validateDestination,

@@ -35,9 +35,15 @@ const goneReason = "receiver answered 410 Gone"
 
 // event is one delivery of a stored event.
 type event struct {
-	id             string
-	eventType      string
-	payload        []byte
+	id        string
+	eventType string
+	payload   []byte
+
+	// body and contentType are what the endpoint's format makes of the
+	// payload. A nil body sends the payload as application/json.
+	body        []byte
+	contentType string
+
 	attempt        int
 	streamSequence uint64
 }
@@ -80,6 +86,10 @@ func isToken(s string) bool {
 func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	ev, err := parseEvent(msg)
 	if err != nil {
+		r.deadLetterInvalid(ctx, msg, ev, err)
+		return
+	}
+	if err := formatBody(r.sender.format, ev); err != nil {
 		r.deadLetterInvalid(ctx, msg, ev, err)
 		return
 	}

@@ -225,6 +225,7 @@ func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consu
 			signingKeys:     e.signingKeys,
 			timeout:         time.Duration(e.Timeout),
 			followRedirects: e.FollowRedirects,
+			format:          e.Format,
 		},
 		slots:         make(chan struct{}, e.Concurrency),
 		retry:         e.retryDelays(),
