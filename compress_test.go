@@ -2,7 +2,6 @@ package webhooks_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
+	"github.com/caddy-webhooks/caddy-webhooks/internal/codingtest"
 )
 
 // compressedConfig is a Caddyfile that proxies to an upstream which sends
@@ -44,32 +42,6 @@ http://127.0.0.1:{{.Port}} {
 }
 `
 
-// encodeJSON compresses data with one content coding.
-func encodeJSON(t *testing.T, coding string, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	switch coding {
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	case "br":
-		w = brotli.NewWriter(&buf)
-	case "zstd":
-		zw, err := zstd.NewWriter(&buf)
-		if err != nil {
-			t.Fatalf("creating zstd writer: %v", err)
-		}
-		w = zw
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatalf("encoding %s: %v", coding, err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("closing %s writer: %v", coding, err)
-	}
-	return buf.Bytes()
-}
-
 func TestCompressedResponseDecodedInEvent(t *testing.T) {
 	codings := []string{"gzip", "zstd", "br"}
 
@@ -79,7 +51,7 @@ func TestCompressedResponseDecodedInEvent(t *testing.T) {
 	bodies := make(map[string][]byte)
 	for _, coding := range codings {
 		order := fmt.Sprintf(`{"id":"order-%s","note":%q}`, coding, strings.Repeat("compressible text ", 400))
-		bodies[coding] = encodeJSON(t, coding, []byte(order))
+		bodies[coding] = codingtest.Encode(t, coding, []byte(order))
 	}
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		coding := strings.TrimPrefix(r.URL.Path, "/orders/")

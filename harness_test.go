@@ -115,8 +115,8 @@ func renderConfig(t *testing.T, text string, data map[string]any) string {
 }
 
 // startCaddy starts Caddy with a Caddyfile and waits until its admin API
-// answers. homeDir is reused across restarts of the same logical instance;
-// pass "" for a new one.
+// responds and the webhooks app has started. homeDir is reused across
+// restarts of the same logical instance, and "" makes a new one.
 func startCaddy(t *testing.T, caddyfile, homeDir, admin string) *caddyProcess {
 	return startCaddyWait(t, caddyfile, homeDir, admin, "webhooks app started")
 }
@@ -173,7 +173,7 @@ func startCaddyWait(t *testing.T, caddyfile, homeDir, admin, ready string) *cadd
 		}
 	})
 
-	waitFor(t, 60*time.Second, "Caddy admin API to answer", func() error {
+	waitFor(t, 60*time.Second, "the Caddy admin API to respond", func() error {
 		select {
 		case <-p.done:
 			return fmt.Errorf("caddy exited:\n%s", strings.Join(p.logs.snapshot(), "\n"))
@@ -282,11 +282,11 @@ type delivery struct {
 	Header http.Header
 	Body   []byte
 	At     time.Time
-	Status int // what the receiver answered
+	Status int // the status the receiver responded with
 }
 
 // receiver is a webhook receiver on 127.0.0.1 that records every request
-// and answers with whatever respond returns.
+// and responds with the status that respond returns.
 type receiver struct {
 	mu         sync.Mutex
 	deliveries []delivery

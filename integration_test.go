@@ -302,8 +302,25 @@ func restartDeliversAll(t *testing.T, end func(*caddyProcess)) {
 	})
 }
 
+// ordersSites returns a site on port that emits order.created for every
+// POST /orders, in front of an API on apiPort that responds 201 to it.
+func ordersSites(port, apiPort int) string {
+	return fmt.Sprintf(`http://127.0.0.1:%d {
+	bind 127.0.0.1
+	webhooks {
+		event order.created POST /orders 201
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	respond /orders "{}" 201
+}
+`, port, apiPort, apiPort)
+}
+
 // everyEventSucceeded checks that exactly n distinct events reached the
-// receiver and that each got a 2xx answer at least once.
+// receiver and that the receiver responded 2xx to each at least once.
 func everyEventSucceeded(rc *receiver, n int) error {
 	groups := byEventID(rc.all())
 	if len(groups) != n {
@@ -332,7 +349,7 @@ func TestReloadWhileRequestsFlowLosesNothing(t *testing.T) {
 	// Caddy v2.11.9 itself, without this plugin, now and then resets or
 	// closes a client connection while a reload swaps its servers, so a
 	// request that fails before its response is sent again. The API echoes
-	// each request's number, and every number answered with 201 must arrive
+	// each request's number, and every number that got a 201 must arrive
 	// in some event.
 	const requests = 300
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -403,7 +420,7 @@ func TestReloadWhileRequestsFlowLosesNothing(t *testing.T) {
 	}
 }
 
-// echoAPI starts an API on 127.0.0.1 that answers POST /orders with 201 and
+// echoAPI starts an API on 127.0.0.1 that responds to POST /orders with 201 and
 // the request body, and returns its address.
 func echoAPI(t *testing.T) string {
 	t.Helper()
@@ -466,18 +483,7 @@ func TestHangingEndpointDoesNotDelayHealthyOne(t *testing.T) {
 		}
 	}
 }
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	webhooks {
-		event order.created POST /orders 201
-	}
-	reverse_proxy 127.0.0.1:%d
-}
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	respond /orders "{}" 201
-}
-`, admin, hanging.URL, healthy.URL, port, apiPort, apiPort)
+`, admin, hanging.URL, healthy.URL) + ordersSites(port, apiPort)
 	startCaddy(t, config, "", admin)
 
 	const events = 10
@@ -555,11 +561,11 @@ func TestRejectedReloadKeepsRunningConsumers(t *testing.T) {
 
 	// A port held here makes the reloaded config fail in the HTTP app,
 	// after the webhooks app of that config may already have started.
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	occupied, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer occupied.Close()
 
 	config := func(withSecond bool, extraSite string) string {
 		endpoints := fmt.Sprintf("endpoint first %s {\n\t\t\tevents order.*\n\t\t\tallow_private\n\t\t}\n", first.URL)
@@ -574,25 +580,14 @@ func TestRejectedReloadKeepsRunningConsumers(t *testing.T) {
 		%s
 	}
 }
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	webhooks {
-		event order.created POST /orders 201
-	}
-	reverse_proxy 127.0.0.1:%d
-}
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	respond /orders "{}" 201
-}
-%s`, admin, endpoints, port, apiPort, apiPort, extraSite)
+`, admin, endpoints) + ordersSites(port, apiPort) + extraSite
 	}
 	p := startCaddy(t, config(true, ""), "", admin)
 
 	// The rejected config drops the second endpoint. Caddy starts apps in
 	// random order, so a few tries make it likely that its webhooks app
 	// started before its HTTP app failed.
-	rejected := config(false, fmt.Sprintf("http://%s {\n\tbind 127.0.0.1\n\trespond 200\n}\n", taken.Addr()))
+	rejected := config(false, fmt.Sprintf("http://%s {\n\tbind 127.0.0.1\n\trespond 200\n}\n", occupied.Addr()))
 	for range 3 {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+admin+"/load", strings.NewReader(rejected))
 		req.Header.Set("Content-Type", "text/caddyfile")

@@ -175,7 +175,7 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, next cad
 
 	// reverse_proxy panics with http.ErrAbortHandler when the upstream or
 	// the client breaks off a response that has already started. The API
-	// still answered, so the events of that status are emitted before the
+	// did respond, so the events of that status are emitted before the
 	// panic goes on to Caddy's server.
 	defer func() {
 		if p := recover(); p != nil {

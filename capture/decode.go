@@ -33,10 +33,10 @@ const maxCodings = 4
 // unchanged, because the result would still be encoded.
 //
 // truncated reports whether body is only the start of the response body.
-// At most maxBody decoded bytes are kept in one buffer of maxBody+1 bytes,
-// so a small compressed body that expands to gigabytes costs that buffer
-// plus the decoders' windows: 32 KiB for gzip, at most 16 MiB for br and
-// 8 MiB for zstd. bodyTruncated is true when the output was cut at maxBody
+// At most maxBody decoded bytes are kept in one buffer of maxBody+1 bytes.
+// So a small compressed body that expands to gigabytes costs only that
+// buffer plus the decoders' windows: 32 KiB for gzip, at most 16 MiB for br
+// and 8 MiB for zstd. bodyTruncated is true when the output was cut at maxBody
 // or when truncated is true.
 //
 // A decoder that runs out of input in a truncated body keeps what it
@@ -99,7 +99,7 @@ func decodeAll(codings []string, body []byte, maxBody int) (decoded []byte, cut 
 		src = r
 	}
 
-	// One byte more than maxBody tells whether the output goes on. The
+	// One byte more than maxBody shows whether the output goes on. The
 	// buffer is allocated once at that size and never grows.
 	buf := make([]byte, maxBody+1)
 	n, err := readUntilFull(src, buf)

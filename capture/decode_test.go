@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"runtime"
@@ -11,35 +10,9 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
-)
 
-// compress encodes data with one content coding.
-func compress(t *testing.T, coding string, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	switch coding {
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	case "br":
-		w = brotli.NewWriter(&buf)
-	case "zstd":
-		zw, err := zstd.NewWriter(&buf)
-		if err != nil {
-			t.Fatalf("creating zstd writer: %v", err)
-		}
-		w = zw
-	default:
-		t.Fatalf("no test encoder for %q", coding)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatalf("encoding %s: %v", coding, err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("closing %s writer: %v", coding, err)
-	}
-	return buf.Bytes()
-}
+	"github.com/caddy-webhooks/caddy-webhooks/internal/codingtest"
+)
 
 // incompressible returns n bytes that no coding shrinks much, so that a
 // compressed copy is about as long as the data.
@@ -63,7 +36,7 @@ func TestDecodeBodyRoundTrip(t *testing.T) {
 			if encoder == "x-gzip" {
 				encoder = "gzip"
 			}
-			body := compress(t, encoder, data)
+			body := codingtest.Encode(t, encoder, data)
 
 			decoded, truncated, err := DecodeBody(coding, body, false, DefaultMaxBody)
 			if err != nil {
@@ -83,7 +56,7 @@ func TestDecodeBodyCutAtLimit(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 1000)
 	for _, coding := range []string{"gzip", "br", "zstd"} {
 		t.Run(coding, func(t *testing.T) {
-			body := compress(t, coding, data)
+			body := codingtest.Encode(t, coding, data)
 
 			decoded, truncated, err := DecodeBody(coding, body, false, 4096)
 			if err != nil {
@@ -101,7 +74,7 @@ func TestDecodeBodyCutAtLimit(t *testing.T) {
 
 func TestDecodeBodyExactlyAtLimit(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 4096)
-	body := compress(t, "gzip", data)
+	body := codingtest.Encode(t, "gzip", data)
 
 	decoded, truncated, err := DecodeBody("gzip", body, false, 4096)
 	if err != nil {
@@ -119,7 +92,7 @@ func TestDecodeBodyTruncatedCapture(t *testing.T) {
 	data := incompressible(32 << 10)
 	for _, coding := range []string{"gzip", "br", "zstd"} {
 		t.Run(coding, func(t *testing.T) {
-			full := compress(t, coding, data)
+			full := codingtest.Encode(t, coding, data)
 			body := full[:len(full)/2]
 
 			decoded, truncated, err := DecodeBody(coding, body, true, DefaultMaxBody)
@@ -143,7 +116,7 @@ func TestDecodeBodyTruncatedCaptureCompleteOutput(t *testing.T) {
 	// The stream decodes completely, but the recorder saw more bytes than it
 	// kept, so the body may continue after it.
 	data := []byte(`{"id":42}`)
-	body := compress(t, "gzip", data)
+	body := codingtest.Encode(t, "gzip", data)
 
 	decoded, truncated, err := DecodeBody("gzip", body, true, DefaultMaxBody)
 	if err != nil {
@@ -167,11 +140,11 @@ func TestDecodeBodyCorrupt(t *testing.T) {
 	}{
 		{"gzip garbage", "gzip", []byte("this is not gzip at all"), false},
 		{"gzip garbage truncated", "gzip", []byte("this is not gzip at all"), true},
-		{"gzip cut without truncation", "gzip", compress(t, "gzip", data)[:40], false},
-		{"gzip bad checksum", "gzip", flipByte(compress(t, "gzip", data), -6), false},
+		{"gzip cut without truncation", "gzip", codingtest.Encode(t, "gzip", data)[:40], false},
+		{"gzip bad checksum", "gzip", flipByte(codingtest.Encode(t, "gzip", data), -6), false},
 		{"br garbage", "br", []byte("\xff\xff\xff\xff not brotli"), false},
 		{"zstd garbage", "zstd", []byte("not zstd either"), false},
-		{"zstd bad magic", "zstd", flipByte(compress(t, "zstd", data), 0), false},
+		{"zstd bad magic", "zstd", flipByte(codingtest.Encode(t, "zstd", data), 0), false},
 		{"plain text labeled gzip", "gzip", data, false},
 	}
 	for _, tt := range tests {
@@ -202,7 +175,7 @@ func flipByte(b []byte, i int) []byte {
 }
 
 func TestDecodeBodyLeavesOtherCodingsAlone(t *testing.T) {
-	gz := compress(t, "gzip", []byte("hello"))
+	gz := codingtest.Encode(t, "gzip", []byte("hello"))
 	tests := []struct {
 		name     string
 		encoding string
@@ -250,7 +223,7 @@ func TestDecodeBodyMultipleCodings(t *testing.T) {
 		t.Run(tt.encoding, func(t *testing.T) {
 			body := data
 			for _, coding := range tt.applied {
-				body = compress(t, coding, body)
+				body = codingtest.Encode(t, coding, body)
 			}
 
 			decoded, truncated, err := DecodeBody(tt.encoding, body, false, DefaultMaxBody)
@@ -269,7 +242,7 @@ func TestDecodeBodyMultipleCodings(t *testing.T) {
 
 func TestDecodeBodyWrongOrderFails(t *testing.T) {
 	// gzip was applied last, so the header must list it last.
-	body := compress(t, "br", compress(t, "gzip", []byte(`{"id":42}`)))
+	body := codingtest.Encode(t, "br", codingtest.Encode(t, "gzip", []byte(`{"id":42}`)))
 
 	decoded, _, err := DecodeBody("br, gzip", body, false, DefaultMaxBody)
 	if err == nil {
@@ -283,7 +256,7 @@ func TestDecodeBodyWrongOrderFails(t *testing.T) {
 func TestDecodeBodyTooManyCodings(t *testing.T) {
 	body := []byte(`{"id":42}`)
 	for range maxCodings + 1 {
-		body = compress(t, "gzip", body)
+		body = codingtest.Encode(t, "gzip", body)
 	}
 	encoding := strings.TrimSuffix(strings.Repeat("gzip, ", maxCodings+1), ", ")
 
@@ -305,7 +278,7 @@ func TestDecodeBodyEmptyAndNoRoom(t *testing.T) {
 		t.Errorf("empty body: got (%q, %v, %v), want (nil, false, nil)", decoded, truncated, err)
 	}
 
-	body := compress(t, "gzip", []byte("hello"))
+	body := codingtest.Encode(t, "gzip", []byte("hello"))
 	decoded, truncated, err = DecodeBody("gzip", body, false, 0)
 	if err != nil || len(decoded) != 0 || !truncated {
 		t.Errorf("limit 0: got (%q, %v, %v), want (nil, true, nil)", decoded, truncated, err)
@@ -323,7 +296,7 @@ func bomb(t *testing.T, coding string, size int) []byte {
 		// A gzip body may hold several members back to back, so one member
 		// of 1 MiB of zeros repeated stands for the whole stream and is
 		// much quicker to build than one large member.
-		member := compress(t, "gzip", make([]byte, 1<<20))
+		member := codingtest.Encode(t, "gzip", make([]byte, 1<<20))
 		return bytes.Repeat(member, size>>20)
 	case "br":
 		w = brotli.NewWriterLevel(&buf, brotli.BestSpeed)

@@ -78,7 +78,7 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 }
 
 // resolve returns the addresses of host that fit network, IPv4-mapped
-// addresses as IPv4. An IP address is its own answer.
+// addresses as IPv4. An IP address resolves to itself.
 func (d *dialer) resolve(ctx context.Context, network, host string) ([]netip.Addr, error) {
 	if addr, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{addr.Unmap()}, nil

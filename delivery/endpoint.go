@@ -117,11 +117,12 @@ type Endpoint struct {
 
 	// Format selects the request body. `standard` sends the stored event
 	// payload as `application/json`. `cloudevents` sends a CloudEvents 1.0
-	// event in structured JSON mode (`application/cloudevents+json`) with
-	// `id` the event id, `type` the event type, `source` the request host
-	// as a URI reference such as `//api.example.com`, `time` the event's
-	// timestamp and `data` the `data` of the payload. Both are
-	// signed with the same Standard Webhooks headers. Default: `standard`.
+	// event in structured JSON mode (`application/cloudevents+json`). Its
+	// `id` is the event id and `type` the event type. Its `source` is the
+	// request host as a URI reference such as `//api.example.com`, `time`
+	// is the event's timestamp and `data` the `data` of the payload. Both
+	// formats are signed with the same Standard Webhooks headers.
+	// Default: `standard`.
 	Format string `json:"format,omitempty"`
 
 	// Timeout bounds one attempt, from dialing to the last byte of the
