@@ -43,6 +43,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			status <codes or classes...>
 //			response_header <field> [<value>]
 //			description <text>
+//			capture none | <item...> | { ... }
+//			payload <json> | { ... }
 //		}]
 //	}
 //
@@ -55,6 +57,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // from 100 to 599 or classes such as 2xx. Without any status, the rule
 // matches 2xx responses. A response_header without a value requires the
 // field to be present, and a field written as !<field> to be absent.
+// parseCapture and parsePayload describe capture and payload.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 
@@ -187,6 +190,12 @@ func (p *eventRuleParser) parseBlockLine(d *caddyfile.Dispenser) error {
 			return err
 		}
 		return p.rejectBlock(d, name)
+
+	case "capture":
+		return p.parseCapture(d)
+
+	case "payload":
+		return p.parsePayload(d)
 	}
 
 	// A quoted line is a CEL expression, as in a named matcher.

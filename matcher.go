@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+	"github.com/caddy-webhooks/caddy-webhooks/payload"
 )
 
 // Rule maps matching requests and responses to an event type. A request
@@ -37,8 +39,29 @@ type Rule struct {
 	// responses match. Default: every 2xx response matches.
 	Response *caddyhttp.ResponseMatcher `json:"response,omitempty"`
 
+	// Capture selects what the event keeps of the request and response.
+	// Default: the first 64 KiB of the response body.
+	Capture *Capture `json:"capture,omitempty"`
+
+	// Payload is a JSON template that replaces the data of the default
+	// envelope. A string that is exactly one placeholder, such as
+	// "{webhook.response.body.id}", becomes that value with its JSON type,
+	// or null when it has none. Placeholders inside longer strings are
+	// replaced as text, and by nothing when they have no value. Besides
+	// Caddy's placeholders, it can use webhook.event.id, webhook.event.type,
+	// webhook.request.method, webhook.request.host, webhook.request.path,
+	// webhook.request.query.<name>, webhook.response.status,
+	// webhook.request.header.<field>, webhook.response.header.<field>,
+	// webhook.request.body.<path> and webhook.response.body.<path>, where a
+	// path such as items.0.sku or items[0].sku reads a JSON body. The
+	// bodies and header fields that it reads are captured for it. Default:
+	// the request line, status and response body as data.
+	Payload json.RawMessage `json:"payload,omitempty"`
+
 	matcherSets caddyhttp.MatcherSets
 	response    caddyhttp.ResponseMatcher
+	template    *payload.Template
+	capture     capturePlan
 }
 
 // defaultStatusClasses are the status codes a rule matches when it sets
@@ -64,6 +87,19 @@ func (rule *Rule) provision(ctx caddy.Context) error {
 	if len(rule.response.StatusCode) == 0 {
 		rule.response.StatusCode = defaultStatusClasses
 	}
+
+	if len(rule.Payload) > 0 {
+		template, err := payload.CompileTemplate(rule.Payload)
+		if err != nil {
+			return fmt.Errorf("compiling payload template: %w", err)
+		}
+		rule.template = template
+	}
+	plan, err := newCapturePlan(rule.Capture, rule.template)
+	if err != nil {
+		return err
+	}
+	rule.capture = plan
 	return nil
 }
 

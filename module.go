@@ -18,6 +18,7 @@ import (
 	"github.com/caddy-webhooks/caddy-webhooks/capture"
 	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 	"github.com/caddy-webhooks/caddy-webhooks/payload"
+	"github.com/caddy-webhooks/caddy-webhooks/placeholder"
 )
 
 func init() {
@@ -158,19 +159,12 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, next cad
 	if err != nil {
 		return err
 	}
-
-	// Later handlers may rewrite the request, so its fields are copied now.
-	req := observedRequest{
-		method:   r.Method,
-		host:     hostWithoutPort(r.Host),
-		path:     r.URL.Path,
-		rawQuery: r.URL.RawQuery,
-	}
+	obs := newObservation(r, candidates)
 
 	h.sink.observationStarted()
 	defer h.sink.observationEnded()
 
-	rec := capture.NewRecorder(w, capture.DefaultMaxBody)
+	rec := capture.NewRecorder(w, obs.plan.responseMax())
 	defer rec.Release()
 
 	// reverse_proxy panics with http.ErrAbortHandler when the upstream or
@@ -180,7 +174,7 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, next cad
 	defer func() {
 		if p := recover(); p != nil {
 			if status := rec.Status(); status != 0 {
-				h.emitMatching(candidates, req, status, rec.ResponseHeader(), rec)
+				h.emitMatching(candidates, obs, status, rec.ResponseHeader(), rec)
 			}
 			panic(p)
 		}
@@ -193,12 +187,12 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, next cad
 		// The connection was hijacked without a status written through
 		// the recorder, so there is no response to describe.
 		if c := h.logger.Check(zapcore.DebugLevel, "no event for hijacked connection without status"); c != nil {
-			c.Write(zap.String("method", req.method), zap.String("path", req.path))
+			c.Write(zap.String("method", obs.req.method), zap.String("path", obs.req.path))
 		}
 		return handlerErr
 	}
 
-	h.emitMatching(candidates, req, status, header, rec)
+	h.emitMatching(candidates, obs, status, header, rec)
 	return handlerErr
 }
 
@@ -242,27 +236,28 @@ func finalStatus(rec *capture.Recorder, w http.ResponseWriter, handlerErr error)
 }
 
 // emitMatching emits one event for each candidate rule whose response
-// matcher matches.
-func (h *Handler) emitMatching(candidates []*Rule, req observedRequest, status int, header http.Header, rec *capture.Recorder) {
+// matcher matches. The exchange is built once, with what the candidates
+// together capture, and each rule's payload sees the part its own plan
+// keeps.
+func (h *Handler) emitMatching(candidates []*Rule, obs *observation, status int, header http.Header, rec *capture.Recorder) {
 	var exchange *payload.Exchange
 	for _, rule := range candidates {
 		if !rule.matchResponse(status, header) {
 			continue
 		}
 		if exchange == nil {
-			body, truncated := h.eventBody(req, status, header, rec)
-			exchange = newExchange(req, status, body, truncated, h.now())
+			exchange = h.newExchange(obs, status, header, rec)
 		}
-		h.emit(rule, exchange)
+		h.emit(rule, rule.capture.view(exchange), obs.repl)
 	}
 }
 
 // emit builds the event of one rule and hands it to the sink.
-func (h *Handler) emit(rule *Rule, exchange *payload.Exchange) {
+func (h *Handler) emit(rule *Rule, exchange *payload.Exchange, repl *caddy.Replacer) {
 	exchange.EventID = ulid.Make().String()
 	exchange.EventType = rule.Event
 
-	body, err := payload.Default(exchange)
+	body, err := h.buildPayload(rule, exchange, repl)
 	if err != nil {
 		h.logger.Error("dropping event: building its payload failed",
 			zap.String("event_id", exchange.EventID),
@@ -286,29 +281,139 @@ func (h *Handler) emit(rule *Rule, exchange *payload.Exchange) {
 	}
 }
 
+// buildPayload renders the rule's payload template into the envelope, or
+// builds the default envelope when the rule has no template. Placeholders
+// that are not webhook.* are resolved by Caddy's replacer of the request.
+func (h *Handler) buildPayload(rule *Rule, exchange *payload.Exchange, repl *caddy.Replacer) ([]byte, error) {
+	if rule.template == nil {
+		return payload.Default(exchange)
+	}
+	var fallback placeholder.Resolver
+	if repl != nil {
+		fallback = placeholder.ResolverFunc(repl.Get)
+	}
+	data, err := rule.template.Render(exchange.Resolver(fallback))
+	if err != nil {
+		return nil, fmt.Errorf("rendering payload template: %w", err)
+	}
+	return payload.WithTemplate(exchange, data)
+}
+
 // observedRequest holds the request fields copied before the next handler
-// runs.
+// runs, because later handlers may rewrite the request.
 type observedRequest struct {
 	method   string
 	host     string
 	path     string
 	rawQuery string
+	header   http.Header
+
+	// contentEncoding is the request's Content-Encoding, kept when a rule
+	// captures the request body.
+	contentEncoding string
 }
 
-// eventBody returns the response body for the event: the captured bytes
+// observation is what the handler keeps of a request while the next
+// handler serves it.
+type observation struct {
+	req  observedRequest
+	plan capturePlan
+
+	// requestBody tees the request body when a rule captures it. It is
+	// nil when no rule does or the request has no body.
+	requestBody *capture.RequestBody
+
+	repl *caddy.Replacer
+}
+
+// newObservation copies the request fields the candidate rules need and,
+// when one of them captures the request body, tees r.Body.
+func newObservation(r *http.Request, candidates []*Rule) *observation {
+	plan := candidates[0].capture
+	for _, rule := range candidates[1:] {
+		plan = plan.union(rule.capture)
+	}
+
+	obs := &observation{
+		req: observedRequest{
+			method:   r.Method,
+			host:     hostWithoutPort(r.Host),
+			path:     r.URL.Path,
+			rawQuery: r.URL.RawQuery,
+			header:   plan.requestHeaders.pick(r.Header),
+		},
+		plan: plan,
+	}
+	obs.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+
+	// A request with Content-Length 0 has no body to keep, and
+	// reverse_proxy never reads it, so it is not teed. Caddy may have
+	// wrapped its http.NoBody, so the length is what tells.
+	if plan.requestBody && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		obs.req.contentEncoding = strings.Join(r.Header.Values("Content-Encoding"), ",")
+		obs.requestBody = capture.NewRequestBody(r.Body, plan.maxBody)
+		r.Body = obs.requestBody
+	}
+	return obs
+}
+
+// newExchange describes the observed request and response for the payload
+// builder. Query pairs that cannot be decoded are left out.
+func (h *Handler) newExchange(obs *observation, status int, header http.Header, rec *capture.Recorder) *payload.Exchange {
+	query, _ := url.ParseQuery(obs.req.rawQuery)
+	x := &payload.Exchange{
+		Timestamp: h.now(),
+		Request: payload.Request{
+			Method: obs.req.method,
+			Host:   obs.req.host,
+			Path:   obs.req.path,
+			Query:  query,
+			Header: obs.req.header,
+		},
+		Response: payload.Response{
+			Status: status,
+			Header: obs.plan.responseHeaders.pick(header),
+		},
+	}
+
+	if obs.plan.responseBody {
+		x.Response.Body, x.Response.BodyTruncated = h.responseBody(obs.req, status, header, rec)
+	}
+	if obs.plan.requestBody {
+		x.Request.BodyCaptured = true
+		if obs.requestBody != nil {
+			x.Request.Body, x.Request.BodyTruncated = h.requestBody(obs)
+		}
+	}
+	return x
+}
+
+// responseBody returns the response body for the event: the captured bytes
 // decoded from their Content-Encoding, or as sent if decoding fails. The
 // client has already received the original bytes. HEAD requests and 204
 // and 304 responses have no body, so nothing is decoded for them.
-func (h *Handler) eventBody(req observedRequest, status int, header http.Header, rec *capture.Recorder) ([]byte, bool) {
+func (h *Handler) responseBody(req observedRequest, status int, header http.Header, rec *capture.Recorder) ([]byte, bool) {
 	body, truncated := rec.Body(), rec.Truncated()
 	if req.method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {
 		return body, truncated
 	}
-
 	contentEncoding := strings.Join(header.Values("Content-Encoding"), ",")
-	decoded, decodedTruncated, err := capture.DecodeBody(contentEncoding, body, truncated, capture.DefaultMaxBody)
+	return h.decodeBody(req, "response", contentEncoding, body, truncated, rec.MaxBody())
+}
+
+// requestBody stops the request body tee and returns what it kept,
+// decoded from the request's Content-Encoding.
+func (h *Handler) requestBody(obs *observation) ([]byte, bool) {
+	body, truncated := obs.requestBody.Seal()
+	return h.decodeBody(obs.req, "request", obs.req.contentEncoding, body, truncated, obs.plan.maxBody)
+}
+
+// decodeBody decodes a captured body from its Content-Encoding, keeping the
+// bytes as sent when decoding fails.
+func (h *Handler) decodeBody(req observedRequest, which, contentEncoding string, body []byte, truncated bool, maxBody int) ([]byte, bool) {
+	decoded, decodedTruncated, err := capture.DecodeBody(contentEncoding, body, truncated, maxBody)
 	if err != nil {
-		if c := h.logger.Check(zapcore.DebugLevel, "decoding response body failed, event keeps the body as sent"); c != nil {
+		if c := h.logger.Check(zapcore.DebugLevel, "decoding "+which+" body failed, event keeps the body as sent"); c != nil {
 			c.Write(
 				zap.String("method", req.method),
 				zap.String("path", req.path),
@@ -317,26 +422,6 @@ func (h *Handler) eventBody(req observedRequest, status int, header http.Header,
 		}
 	}
 	return decoded, decodedTruncated
-}
-
-// newExchange describes the observed request and response for the payload
-// builder. Query pairs that cannot be decoded are left out.
-func newExchange(req observedRequest, status int, body []byte, truncated bool, observed time.Time) *payload.Exchange {
-	query, _ := url.ParseQuery(req.rawQuery)
-	return &payload.Exchange{
-		Timestamp: observed,
-		Request: payload.Request{
-			Method: req.method,
-			Host:   req.host,
-			Path:   req.path,
-			Query:  query,
-		},
-		Response: payload.Response{
-			Status:        status,
-			Body:          body,
-			BodyTruncated: truncated,
-		},
-	}
 }
 
 // hostWithoutPort returns the host of a Host header value without its

@@ -194,6 +194,11 @@ func (rec *Recorder) Truncated() bool {
 	return rec.truncated
 }
 
+// MaxBody returns the maximum number of body bytes the recorder keeps.
+func (rec *Recorder) MaxBody() int {
+	return rec.maxBody
+}
+
 // Hijacked reports whether the connection was hijacked through the recorder.
 func (rec *Recorder) Hijacked() bool {
 	return rec.hijacked

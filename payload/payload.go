@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 )
@@ -38,11 +39,29 @@ type Request struct {
 	Host   string
 	Path   string
 	Query  url.Values
+
+	// Header contains the captured request header fields only, nil when
+	// none were captured.
+	Header http.Header
+
+	// Body is the captured start of the request body.
+	Body []byte
+
+	// BodyTruncated reports whether the request body was longer than Body.
+	BodyTruncated bool
+
+	// BodyCaptured reports whether the request body was captured. When it
+	// is false, the envelope and the template placeholders ignore Body.
+	BodyCaptured bool
 }
 
 // Response is the part of the response that the envelope describes.
 type Response struct {
 	Status int
+
+	// Header contains the captured response header fields only, nil when
+	// none were captured.
+	Header http.Header
 
 	// Body is the captured start of the response body.
 	Body []byte
@@ -62,26 +81,37 @@ type Response struct {
 // UTF-8 text becomes a JSON string, and anything else a base64 string with
 // "body_encoding": "base64". A truncated body sets "body_truncated": true and
 // is never embedded as JSON. An empty body leaves out the body field.
+//
+// Captured header fields appear as "headers", an object of canonical field
+// names and their values, in the request and the response. A captured
+// request body appears in the request with the same rules as the response
+// body.
 func Default(x *Exchange) ([]byte, error) {
-	body, encoding := encodeBody(x.Response.Body, x.Response.BodyTruncated)
-
 	query := x.Request.Query
 	if query == nil {
 		query = url.Values{}
 	}
+	request := envelopeRequest{
+		Method:  x.Request.Method,
+		Host:    x.Request.Host,
+		Path:    x.Request.Path,
+		Query:   query,
+		Headers: headerObject(x.Request.Header),
+	}
+	if x.Request.BodyCaptured {
+		request.Body, request.BodyEncoding = encodeBody(x.Request.Body, x.Request.BodyTruncated)
+		request.BodyTruncated = x.Request.BodyTruncated
+	}
 
+	body, encoding := encodeBody(x.Response.Body, x.Response.BodyTruncated)
 	env := envelope{
 		Type:      x.EventType,
 		Timestamp: x.Timestamp.UTC().Format(TimestampLayout),
 		Data: envelopeData{
-			Request: envelopeRequest{
-				Method: x.Request.Method,
-				Host:   x.Request.Host,
-				Path:   x.Request.Path,
-				Query:  query,
-			},
+			Request: request,
 			Response: envelopeResponse{
 				Status:        x.Response.Status,
+				Headers:       headerObject(x.Response.Header),
 				Body:          body,
 				BodyEncoding:  encoding,
 				BodyTruncated: x.Response.BodyTruncated,
@@ -89,6 +119,24 @@ func Default(x *Exchange) ([]byte, error) {
 		},
 	}
 	return marshal(env)
+}
+
+// headerObject returns h with canonical field names, merging fields that
+// differ only in case and leaving out fields without values. It returns
+// nil when nothing is left, so that the envelope has no "headers".
+func headerObject(h http.Header) map[string][]string {
+	var out map[string][]string
+	for name, values := range h {
+		if len(values) == 0 {
+			continue
+		}
+		if out == nil {
+			out = make(map[string][]string, len(h))
+		}
+		canonical := http.CanonicalHeaderKey(name)
+		out[canonical] = append(out[canonical], values...)
+	}
+	return out
 }
 
 type envelope struct {
@@ -103,17 +151,22 @@ type envelopeData struct {
 }
 
 type envelopeRequest struct {
-	Method string              `json:"method"`
-	Host   string              `json:"host"`
-	Path   string              `json:"path"`
-	Query  map[string][]string `json:"query"`
+	Method        string              `json:"method"`
+	Host          string              `json:"host"`
+	Path          string              `json:"path"`
+	Query         map[string][]string `json:"query"`
+	Headers       map[string][]string `json:"headers,omitempty"`
+	Body          any                 `json:"body,omitempty"`
+	BodyEncoding  string              `json:"body_encoding,omitempty"`
+	BodyTruncated bool                `json:"body_truncated,omitempty"`
 }
 
 type envelopeResponse struct {
-	Status        int    `json:"status"`
-	Body          any    `json:"body,omitempty"`
-	BodyEncoding  string `json:"body_encoding,omitempty"`
-	BodyTruncated bool   `json:"body_truncated,omitempty"`
+	Status        int                 `json:"status"`
+	Headers       map[string][]string `json:"headers,omitempty"`
+	Body          any                 `json:"body,omitempty"`
+	BodyEncoding  string              `json:"body_encoding,omitempty"`
+	BodyTruncated bool                `json:"body_truncated,omitempty"`
 }
 
 // marshal encodes v without escaping <, > and & so that bodies stay

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -207,6 +208,76 @@ func TestTrimPartialRune(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := string(trimPartialRune([]byte(tt.in))); got != tt.want {
 				t.Errorf("trimPartialRune(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultHeadersAndRequestBody(t *testing.T) {
+	tests := []struct {
+		name     string
+		request  Request
+		response Response
+		want     string // the "data" object
+	}{
+		{
+			name:     "nothing captured",
+			request:  Request{Method: "POST", Path: "/orders"},
+			response: Response{Status: 201},
+			want:     `{"request":{"method":"POST","host":"","path":"/orders","query":{}},"response":{"status":201}}`,
+		},
+		{
+			name:     "headers",
+			request:  Request{Method: "POST", Header: http.Header{"X-Tenant": {"acme"}, "x-trace": {"1", "2"}}},
+			response: Response{Status: 201, Header: http.Header{"Location": {"/orders/42"}}},
+			want: `{"request":{"method":"POST","host":"","path":"","query":{},"headers":{"X-Tenant":["acme"],"X-Trace":["1","2"]}},` +
+				`"response":{"status":201,"headers":{"Location":["/orders/42"]}}}`,
+		},
+		{
+			name:     "header fields without values",
+			request:  Request{Method: "GET", Header: http.Header{"X-Empty": {}}},
+			response: Response{Status: 200, Header: http.Header{}},
+			want:     `{"request":{"method":"GET","host":"","path":"","query":{}},"response":{"status":200}}`,
+		},
+		{
+			name:     "JSON request body",
+			request:  Request{Method: "POST", Body: []byte(`{"sku": "A-1"}`), BodyCaptured: true},
+			response: Response{Status: 201, Body: []byte(`{"id":42}`)},
+			want:     `{"request":{"method":"POST","host":"","path":"","query":{},"body":{"sku":"A-1"}},"response":{"status":201,"body":{"id":42}}}`,
+		},
+		{
+			name:     "truncated request body",
+			request:  Request{Method: "POST", Body: []byte(`{"sku": "A`), BodyTruncated: true, BodyCaptured: true},
+			response: Response{Status: 201},
+			want:     `{"request":{"method":"POST","host":"","path":"","query":{},"body":"{\"sku\": \"A","body_truncated":true},"response":{"status":201}}`,
+		},
+		{
+			name:     "binary request body",
+			request:  Request{Method: "PUT", Body: []byte{0xff, 0x00}, BodyCaptured: true},
+			response: Response{Status: 204},
+			want:     `{"request":{"method":"PUT","host":"","path":"","query":{},"body":"/wA=","body_encoding":"base64"},"response":{"status":204}}`,
+		},
+		{
+			name:     "request body not captured is left out",
+			request:  Request{Method: "POST", Body: []byte(`{"sku": "A-1"}`), BodyTruncated: true},
+			response: Response{Status: 201},
+			want:     `{"request":{"method":"POST","host":"","path":"","query":{}},"response":{"status":201}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Default(&Exchange{EventType: "order.created", Request: tt.request, Response: tt.response})
+			if err != nil {
+				t.Fatalf("Default: %v", err)
+			}
+			var env struct {
+				Data json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(got, &env); err != nil {
+				t.Fatalf("decoding %s: %v", got, err)
+			}
+			if string(env.Data) != tt.want {
+				t.Errorf("data:\n got %s\nwant %s", env.Data, tt.want)
 			}
 		})
 	}
