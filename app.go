@@ -63,9 +63,21 @@ type App struct {
 	// to plain http, for every endpoint. Default: false.
 	HTTPSOnly bool `json:"https_only,omitempty"`
 
+	// Retention sets how long events and attempt records are kept.
+	// Default: events `7d`, attempts `30d`.
+	Retention *emitter.Retention `json:"retention,omitempty"`
+
+	// ctx is the config's context, which the admin API uses to read the
+	// HTTP app's rules.
+	ctx     caddy.Context
 	logger  *zap.Logger
 	broker  *emitter.Broker
 	workers *delivery.Workers
+
+	// store reads and changes the stored state for the admin API. Start
+	// sets it before the app is added to the running apps, and nothing
+	// changes it later.
+	store *delivery.Store
 
 	// publisher is set by Start and kept after Stop: during a reload the
 	// publisher outlives this instance, and once it is closed Enqueue
@@ -94,11 +106,19 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // nothing, so `caddy validate` and `caddy adapt --validate` have no side
 // effects.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
 
 	if a.NATS == nil {
 		a.NATS = new(emitter.Config)
 	}
+	if a.Retention == nil {
+		a.Retention = new(emitter.Retention)
+	}
+	if err := a.Retention.Provision(a.NATS.Retention); err != nil {
+		return err
+	}
+	a.NATS.Retention = a.Retention.Events
 	if err := a.NATS.Provision(); err != nil {
 		return fmt.Errorf("provisioning nats: %w", err)
 	}
@@ -115,6 +135,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	registerMetrics(ctx, a.logger)
+	registerStatusMetrics(ctx, a.logger)
 	return nil
 }
 
@@ -122,6 +143,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 func (a *App) Validate() error {
 	if err := a.NATS.Validate(); err != nil {
 		return fmt.Errorf("nats: %w", err)
+	}
+	if err := a.Retention.Validate(); err != nil {
+		return err
 	}
 	if err := a.globalGuard().Validate(); err != nil {
 		return err
@@ -133,10 +157,10 @@ func (a *App) Validate() error {
 
 	// An event that expires from the stream while it waits for a retry is
 	// gone without a dead letter, so every schedule must end in time.
-	retention := time.Duration(a.NATS.Retention)
+	retention := time.Duration(a.Retention.Events)
 	for _, ep := range a.Endpoints {
 		if span := retrySpan(ep); span >= retention {
-			return fmt.Errorf("endpoint %q: its retries span up to %s, but events are kept for %s: raise the nats retention or shorten the retry schedule",
+			return fmt.Errorf("endpoint %q: its retries span up to %s, but events are kept for %s: raise the retention of events or shorten the retry schedule",
 				ep.Name, span.Round(time.Second), retention)
 		}
 	}
@@ -178,8 +202,12 @@ func (a *App) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.NATS.StartTimeout))
 	defer cancel()
 
-	streams := emitter.StreamOptions{EventsMaxAge: time.Duration(a.NATS.Retention)}
-	if err := emitter.EnsureStreams(ctx, broker.JetStream(), streams); err != nil {
+	if err := emitter.EnsureStreams(ctx, broker.JetStream(), a.Retention.StreamOptions()); err != nil {
+		_ = broker.Release()
+		return err
+	}
+	store, err := delivery.OpenStore(ctx, broker.JetStream())
+	if err != nil {
 		_ = broker.Release()
 		return err
 	}
@@ -200,6 +228,7 @@ func (a *App) Start() error {
 
 	a.broker = broker
 	a.workers = workers
+	a.store = store
 	a.startPublishing(broker.Publisher())
 	addRunning(a)
 
@@ -396,11 +425,12 @@ func parseGlobalOption(d *caddycf.Dispenser, existing any) (any, error) {
 		}
 	}
 
-	opts := caddyfile.Options{NATS: app.NATS, Endpoints: app.Endpoints, Guard: app.globalGuard()}
+	opts := caddyfile.Options{NATS: app.NATS, Retention: app.Retention, Endpoints: app.Endpoints, Guard: app.globalGuard()}
 	if err := caddyfile.ParseOptions(d, &opts); err != nil {
 		return nil, err
 	}
 	app.NATS = opts.NATS
+	app.Retention = opts.Retention
 	app.Endpoints = opts.Endpoints
 	app.AllowPrivate = opts.Guard.AllowPrivate
 	app.AllowHosts = opts.Guard.AllowHosts

@@ -20,6 +20,7 @@ import (
 // Options is the configuration of the `webhooks` global option.
 type Options struct {
 	NATS      *emitter.Config
+	Retention *emitter.Retention
 	Endpoints []*delivery.Endpoint
 
 	// Guard holds the global allow_private, allow_hosts and https_only,
@@ -41,6 +42,10 @@ type Options struct {
 //			start_timeout <duration>
 //			drain_timeout <duration>
 //		}
+//		retention {
+//			events   <duration>
+//			attempts <duration>
+//		}
 //		endpoint <name> <url> {
 //			events          <type or pattern...>
 //			secret          <whsec_...> [<whsec_...>...]
@@ -51,6 +56,7 @@ type Options struct {
 //			concurrency     <count>
 //			rate            <count>/s|m|h
 //			retry_after_max <duration>
+//			disable_after   <duration>|off
 //			ordered
 //			allow_private
 //			allow_hosts      <host or CIDR...>
@@ -94,6 +100,16 @@ func ParseOptions(d *caddycf.Dispenser, opts *Options) error {
 			}
 			opts.NATS = cfg
 
+		case "retention":
+			if opts.Retention != nil {
+				return d.Err("'retention' is set twice: keep one")
+			}
+			retention, err := parseRetention(d)
+			if err != nil {
+				return err
+			}
+			opts.Retention = retention
+
 		case "endpoint":
 			start := d.Token()
 			ep, err := parseEndpoint(d)
@@ -109,7 +125,7 @@ func ParseOptions(d *caddycf.Dispenser, opts *Options) error {
 			opts.Endpoints = append(opts.Endpoints, ep)
 
 		default:
-			return d.Errf("unrecognized webhooks option %q: expected nats, endpoint, allow_private, allow_hosts or https_only", d.Val())
+			return d.Errf("unrecognized webhooks option %q: expected nats, retention, endpoint, allow_private, allow_hosts or https_only", d.Val())
 		}
 	}
 	return validateEndpoints(opts, positions)
@@ -216,6 +232,38 @@ func parseNATS(d *caddycf.Dispenser) (*emitter.Config, error) {
 	return cfg, nil
 }
 
+// parseRetention parses the retention block.
+func parseRetention(d *caddycf.Dispenser) (*emitter.Retention, error) {
+	if d.NextArg() {
+		return nil, d.Errf("unexpected argument %q after 'retention': its settings go in a block, such as 'retention { events 7d }'", d.Val())
+	}
+	retention := new(emitter.Retention)
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if seen[d.Val()] {
+			return nil, d.Errf("%q is set twice in 'retention': keep one", d.Val())
+		}
+		seen[d.Val()] = true
+
+		var err error
+		switch d.Val() {
+		case "events":
+			retention.Events, err = durationArg(d)
+		case "attempts":
+			retention.Attempts, err = durationArg(d)
+		default:
+			return nil, d.Errf("unrecognized retention subdirective %q: expected events or attempts", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(seen) == 0 {
+		return nil, d.Err("the retention block is empty: add events or attempts, or remove it")
+	}
+	return retention, nil
+}
+
 // repeatableEndpointSettings are the endpoint subdirectives that may appear
 // more than once and add up.
 var repeatableEndpointSettings = map[string]bool{
@@ -309,6 +357,9 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 		case "retry_after_max":
 			ep.RetryAfterMax, err = durationArg(d)
 
+		case "disable_after":
+			ep.DisableAfter, err = disableAfterArg(d)
+
 		case "ordered":
 			ep.Ordered, err = flag(d)
 
@@ -336,7 +387,7 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 			ep.TLS, err = parseTLS(d, ep.Name)
 
 		default:
-			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, signing_key, header, timeout, retry, concurrency, rate, retry_after_max, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy, format or tls", d.Val(), ep.Name)
+			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, signing_key, header, timeout, retry, concurrency, rate, retry_after_max, disable_after, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy, format or tls", d.Val(), ep.Name)
 		}
 		if err != nil {
 			return nil, err
@@ -429,6 +480,25 @@ func parseDuration(d *caddycf.Dispenser, name, s string) (caddy.Duration, error)
 		return 0, d.Errf("negative duration %q for %q: use zero or more", s, name)
 	}
 	return caddy.Duration(dur), nil
+}
+
+// disableAfterArg parses a duration, or "off", which turns the check off
+// like 0.
+func disableAfterArg(d *caddycf.Dispenser) (*caddy.Duration, error) {
+	s, err := singleArg(d)
+	if err != nil {
+		return nil, err
+	}
+	if s == "off" {
+		off := caddy.Duration(0)
+		return &off, nil
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur < 0 {
+		return nil, d.Errf("invalid disable_after %q: use a duration such as 5d or 12h, or off", s)
+	}
+	value := caddy.Duration(dur)
+	return &value, nil
 }
 
 func countArg(d *caddycf.Dispenser) (int, error) {

@@ -3,6 +3,7 @@ package caddyfile
 import (
 	"strings"
 	"testing"
+	"time"
 
 	caddycf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -64,6 +65,42 @@ func TestParseOptions(t *testing.T) {
 	}
 	if !opts.Guard.AllowPrivate || !opts.Guard.HTTPSOnly || strings.Join(opts.Guard.AllowHosts, " ") != "192.168.7.0/24" {
 		t.Errorf("global guard = %+v, expected allow_private, https_only and allow_hosts 192.168.7.0/24", opts.Guard)
+	}
+}
+
+func TestParseOptionsRetentionAndDisableAfter(t *testing.T) {
+	input := `webhooks {
+		retention {
+			events 3d
+			attempts 45d
+		}
+		endpoint orders https://hooks.example.com/orders {
+			events order.*
+			disable_after 12h
+		}
+		endpoint audit https://hooks.example.com/audit {
+			events audit.*
+			disable_after off
+		}
+		endpoint billing https://hooks.example.com/billing {
+			events billing.*
+		}
+	}`
+	var opts Options
+	if err := ParseOptions(caddycf.NewTestDispenser(input), &opts); err != nil {
+		t.Fatalf("ParseOptions: %v", err)
+	}
+	if opts.Retention == nil || time.Duration(opts.Retention.Events) != 72*time.Hour || time.Duration(opts.Retention.Attempts) != 45*24*time.Hour {
+		t.Errorf("retention = %+v, expected events 3d and attempts 45d", opts.Retention)
+	}
+	if got := opts.Endpoints[0].DisableAfter; got == nil || time.Duration(*got) != 12*time.Hour {
+		t.Errorf("disable_after of orders = %v, expected 12h", got)
+	}
+	if got := opts.Endpoints[1].DisableAfter; got == nil || *got != 0 {
+		t.Errorf("disable_after of audit = %v, expected 0 for off", got)
+	}
+	if got := opts.Endpoints[2].DisableAfter; got != nil {
+		t.Errorf("disable_after of billing = %v, expected unset for the default", *got)
 	}
 }
 
@@ -230,7 +267,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		name, input, expect string
 	}{
 		{"argument after option", "webhooks extra", `unexpected argument "extra"`},
-		{"unknown option", "webhooks {\n\tqueue 5\n}", `unrecognized webhooks option "queue": expected nats, endpoint, allow_private, allow_hosts or https_only`},
+		{"unknown option", "webhooks {\n\tqueue 5\n}", `unrecognized webhooks option "queue": expected nats, retention, endpoint, allow_private, allow_hosts or https_only`},
 		{"nats without mode", "webhooks {\n\tnats\n}", "'nats' needs a mode"},
 		{"nats external", "webhooks {\n\tnats nats://127.0.0.1:4222\n}", `unsupported nats mode "nats://127.0.0.1:4222"`},
 		{"nats twice", "webhooks {\n\tnats embedded\n\tnats embedded\n}", "'nats' is set twice"},
@@ -275,6 +312,16 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"tls unknown", endpoint("tls {\n\t\t\tinsecure_skip_verify\n\t\t}"), `unrecognized tls subdirective "insecure_skip_verify" in endpoint "orders": expected ca or client_certificate`},
 		{"tls twice", endpoint("tls {\n\t\t\tca a.pem\n\t\t}\n\t\ttls {\n\t\t\tca b.pem\n\t\t}"), `"tls" is set twice in endpoint "orders"`},
 		{"nats setting twice", "webhooks {\n\tnats embedded {\n\t\tretention 1d\n\t\tretention 2d\n\t}\n}", `"retention" is set twice in 'nats embedded'`},
+		{"disable_after word", endpoint("disable_after never"), `invalid disable_after "never": use a duration such as 5d or 12h, or off`},
+		{"disable_after negative", endpoint("disable_after -1h"), `invalid disable_after "-1h"`},
+		{"disable_after without value", endpoint("disable_after"), `"disable_after" needs exactly one value`},
+		{"disable_after twice", endpoint("disable_after 1d\n\t\tdisable_after 2d"), `"disable_after" is set twice in endpoint "orders"`},
+		{"retention argument", "webhooks {\n\tretention 7d\n}", `unexpected argument "7d" after 'retention'`},
+		{"retention empty", "webhooks {\n\tretention {\n\t}\n}", "the retention block is empty"},
+		{"retention unknown", "webhooks {\n\tretention {\n\t\tdead 1d\n\t}\n}", `unrecognized retention subdirective "dead": expected events or attempts`},
+		{"retention bad duration", "webhooks {\n\tretention {\n\t\tattempts soon\n\t}\n}", `invalid duration "soon" for "attempts"`},
+		{"retention setting twice", "webhooks {\n\tretention {\n\t\tevents 1d\n\t\tevents 2d\n\t}\n}", `"events" is set twice in 'retention'`},
+		{"retention twice", "webhooks {\n\tretention {\n\t\tevents 1d\n\t}\n\tretention {\n\t\tattempts 2d\n\t}\n}", "'retention' is set twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

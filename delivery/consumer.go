@@ -22,15 +22,14 @@ func consumerName(endpoint string) string {
 	return emitter.ConsumerPrefix + endpoint
 }
 
-// consumerConfig returns the durable pull consumer of an endpoint. Retries
-// use NakWithDelay from the endpoint's schedule, so BackOff stays unset and
-// MaxDeliver unlimited. MaxAckPending is unlimited because events waiting for
-// a retry count against it; the workers bound the attempts in flight instead.
+// consumerConfig returns the durable pull consumer of an endpoint. It
+// filters the endpoint's event types and its direct subject, which carries
+// copies and test events for it alone. Retries use NakWithDelay from the
+// endpoint's schedule, so BackOff stays unset and MaxDeliver unlimited.
+// MaxAckPending is unlimited because events waiting for a retry count
+// against it; the workers bound the attempts in flight instead.
 func consumerConfig(e *Endpoint) jetstream.ConsumerConfig {
-	subjects := make([]string, len(e.Events))
-	for i, pattern := range e.Events {
-		subjects[i] = emitter.Subject(pattern)
-	}
+	subjects := append(eventSubjects(e), emitter.DirectSubject(e.Name, ">"))
 	maxAckPending := -1
 	if e.Ordered {
 		maxAckPending = 1
@@ -45,6 +44,16 @@ func consumerConfig(e *Endpoint) jetstream.ConsumerConfig {
 		MaxDeliver:     -1,
 		MaxAckPending:  maxAckPending,
 	}
+}
+
+// eventSubjects returns the subjects of the event types that e subscribes
+// to, without its direct subject.
+func eventSubjects(e *Endpoint) []string {
+	subjects := make([]string, len(e.Events))
+	for i, pattern := range e.Events {
+		subjects[i] = emitter.Subject(pattern)
+	}
+	return subjects
 }
 
 // ensureConsumer creates the endpoint's consumer, which then receives only

@@ -63,7 +63,7 @@ func TestRejectedReloadRestoresConsumers(t *testing.T) {
 		t.Fatalf("Reconcile() = %v", err)
 	}
 	requireConsumers(t, js, map[string]bool{"dest_kept": true, "dest_only_running": true, "dest_only_rejected": false})
-	if got := filterSubjects(t, js, "dest_kept"); got != "webhooks.events.order.*" {
+	if got := filterSubjects(t, js, "dest_kept"); got != "webhooks.events.order.* webhooks.direct.kept.>" {
 		t.Errorf("dest_kept filter subjects = %s, want the running config's webhooks.events.order.*", got)
 	}
 

@@ -655,7 +655,7 @@ func TestStartReconcilesConsumers(t *testing.T) {
 		t.Fatalf("looking up dest_kept: %v", err)
 	}
 	cfg := cons.CachedInfo().Config
-	if got := strings.Join(cfg.FilterSubjects, " "); got != "webhooks.events.order.created webhooks.events.payment.>" {
+	if got := strings.Join(cfg.FilterSubjects, " "); got != "webhooks.events.order.created webhooks.events.payment.> webhooks.direct.kept.>" {
 		t.Errorf("filter subjects = %s", got)
 	}
 	if cfg.AckWait != 35*time.Second {

@@ -30,6 +30,7 @@ const (
 	DefaultTimeout       = 15 * time.Second
 	DefaultConcurrency   = 16
 	DefaultRetryAfterMax = time.Hour
+	DefaultDisableAfter  = 5 * 24 * time.Hour
 
 	// MaxConcurrency bounds Concurrency. Every worker keeps one pull request
 	// waiting on the consumer, and nats-server v2.15.3 accepts at most 512
@@ -154,6 +155,13 @@ type Endpoint struct {
 	// RetryAfterMax is the maximum wait that a receiver can request with
 	// `Retry-After` on a 429 or 503 response. Default: `1h`.
 	RetryAfterMax caddy.Duration `json:"retry_after_max,omitempty"`
+
+	// DisableAfter disables the endpoint when it has had failed attempts
+	// and no successful one for this long, and logs why. Its events then
+	// wait in its consumer until it is enabled again through the admin
+	// API, like those of a paused endpoint. Enabling it starts the count
+	// anew. `0` turns the check off. Default: `5d`.
+	DisableAfter *caddy.Duration `json:"disable_after,omitempty"`
 
 	// AllowPrivate turns the outbound address check off for this endpoint,
 	// so its webhooks may go to loopback, private (RFC 1918 and fc00::/7),
@@ -351,16 +359,26 @@ func (e *Endpoint) setDefaults() {
 	if e.RetryAfterMax == 0 {
 		e.RetryAfterMax = caddy.Duration(DefaultRetryAfterMax)
 	}
+	if e.DisableAfter == nil {
+		d := caddy.Duration(DefaultDisableAfter)
+		e.DisableAfter = &d
+	}
+}
+
+// disableAfter returns the DisableAfter setting, with its default for an
+// endpoint that was not provisioned, and 0 when the check is off.
+func (e *Endpoint) disableAfter() time.Duration {
+	if e.DisableAfter == nil {
+		return DefaultDisableAfter
+	}
+	return time.Duration(*e.DisableAfter)
 }
 
 // Validate checks the endpoint's settings. Secrets and signing keys that
 // contain placeholders are checked by Provision once resolved.
 func (e *Endpoint) Validate() error {
-	if !endpointNamePattern.MatchString(e.Name) {
-		return fmt.Errorf("invalid endpoint name %q: use one or more of A-Z, a-z, 0-9, '_' and '-'", e.Name)
-	}
-	if len(e.Name) > MaxNameLength {
-		return fmt.Errorf("endpoint name %q is %d characters long: use at most %d", e.Name, len(e.Name), MaxNameLength)
+	if err := e.ValidateName(); err != nil {
+		return err
 	}
 	checks := []func() error{
 		e.validateURL,
@@ -377,6 +395,18 @@ func (e *Endpoint) Validate() error {
 		if err := check(); err != nil {
 			return fmt.Errorf("endpoint %q: %w", e.Name, err)
 		}
+	}
+	return nil
+}
+
+// ValidateName checks the endpoint's name, which becomes part of consumer
+// names, subjects and state keys.
+func (e *Endpoint) ValidateName() error {
+	if !endpointNamePattern.MatchString(e.Name) {
+		return fmt.Errorf("invalid endpoint name %q: use one or more of A-Z, a-z, 0-9, '_' and '-'", e.Name)
+	}
+	if len(e.Name) > MaxNameLength {
+		return fmt.Errorf("endpoint name %q is %d characters long: use at most %d", e.Name, len(e.Name), MaxNameLength)
 	}
 	return nil
 }
@@ -516,6 +546,9 @@ func (e *Endpoint) validateLimits() error {
 	if e.RetryAfterMax < 0 {
 		return fmt.Errorf("invalid retry_after_max %s: must not be negative", time.Duration(e.RetryAfterMax))
 	}
+	if e.DisableAfter != nil && *e.DisableAfter < 0 {
+		return fmt.Errorf("invalid disable_after %s: use a positive duration such as '5d', or 0 to turn it off", time.Duration(*e.DisableAfter))
+	}
 	return nil
 }
 
@@ -536,6 +569,22 @@ func ValidateEndpoints(endpoints []*Endpoint) error {
 		seen[e.Name] = true
 	}
 	return nil
+}
+
+// DisplayURL returns the endpoint URL without user info, query and
+// fragment, which may carry credentials, for logs and the admin API.
+func (e *Endpoint) DisplayURL() string {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return ""
+	}
+	return redactedTarget(u)
+}
+
+// Subscribes reports whether the endpoint receives events of eventType
+// through its event patterns.
+func (e *Endpoint) Subscribes(eventType string) bool {
+	return subscribes(e, eventType)
 }
 
 // retryDelays returns the configured retry schedule, or the default one for

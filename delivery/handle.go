@@ -49,17 +49,18 @@ type event struct {
 }
 
 // parseEvent reads the event from a message. The event id comes from the
-// Nats-Msg-Id header and must be a single subject token without '.', as
-// both the attempt subject and the signed content "<id>.<timestamp>.<body>"
-// require.
+// Webhooks-Event-Id header of a copy made by redeliver or replay, or else
+// from the Nats-Msg-Id header. It must be a single subject token without
+// '.', as both the attempt subject and the signed content
+// "<id>.<timestamp>.<body>" require.
 func parseEvent(msg jetstream.Msg) (*event, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return nil, fmt.Errorf("reading message metadata: %w", err)
 	}
 	ev := &event{
-		id:             msg.Headers().Get(jetstream.MsgIDHeader),
-		eventType:      strings.TrimPrefix(msg.Subject(), emitter.EventsSubjectPrefix),
+		id:             eventID(msg.Headers()),
+		eventType:      eventType(msg.Subject()),
 		payload:        msg.Data(),
 		attempt:        int(meta.NumDelivered),
 		streamSequence: meta.Sequence.Stream,
@@ -71,6 +72,31 @@ func parseEvent(msg jetstream.Msg) (*event, error) {
 		return ev, fmt.Errorf("invalid event id %q at stream sequence %d: use only A-Z, a-z, 0-9, '_' and '-'", ev.id, ev.streamSequence)
 	}
 	return ev, nil
+}
+
+// eventID returns the id of the event that a stored message carries.
+func eventID(header nats.Header) string {
+	if id := header.Get(emitter.EventIDHeader); id != "" {
+		return id
+	}
+	return header.Get(jetstream.MsgIDHeader)
+}
+
+// isCopy reports whether a stored message is a copy made by redeliver or
+// replay rather than an event of its own.
+func isCopy(header nats.Header) bool {
+	return header.Get(emitter.EventIDHeader) != ""
+}
+
+// eventType returns the event type of a message on the events subject
+// "webhooks.events.<type>" or the direct subject
+// "webhooks.direct.<destination>.<type>".
+func eventType(subject string) string {
+	if rest, ok := strings.CutPrefix(subject, emitter.DirectSubjectPrefix); ok {
+		_, eventType, _ := strings.Cut(rest, ".")
+		return eventType
+	}
+	return strings.TrimPrefix(subject, emitter.EventsSubjectPrefix)
 }
 
 func isToken(s string) bool {
@@ -120,7 +146,7 @@ func (r *runner) release(msg jetstream.Msg, delay time.Duration) {
 	}
 	if err != nil {
 		r.logger.Error("releasing event failed; JetStream redelivers it after the ack wait",
-			zap.String("event_id", msg.Headers().Get(jetstream.MsgIDHeader)),
+			zap.String("event_id", eventID(msg.Headers())),
 			zap.String("destination", r.name),
 			zap.Error(err))
 	}
@@ -184,6 +210,8 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, ev *event, res *
 	}
 	r.logAttempt(ev, res, outcome, delay)
 
+	r.recordHealth(ctx, ev, outcome)
+
 	switch outcome {
 	case OutcomeSuccess:
 		r.ack(ctx, msg, ev)
@@ -201,6 +229,23 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, ev *event, res *
 	}
 	if r.hooks.Attempted != nil {
 		r.hooks.Attempted(r.name, outcome, res.duration)
+	}
+}
+
+// recordHealth counts a success and notes the endpoint's failures, which
+// may disable it (see Endpoint.DisableAfter). Test events are not counted
+// as deliveries of their type.
+func (r *runner) recordHealth(ctx context.Context, ev *event, outcome string) {
+	now := time.Now()
+	switch outcome {
+	case OutcomeSuccess:
+		r.health.recordSuccess(now)
+		if ev.eventType != TestEventType {
+			r.delivered.add(ev.eventType)
+		}
+	case OutcomeRetry, OutcomeDeadLetter:
+		failingSince := r.health.recordFailure(now)
+		r.checkDisableAfter(ctx, failingSince, now)
 	}
 }
 
@@ -234,11 +279,17 @@ func (r *runner) ack(ctx context.Context, msg jetstream.Msg, ev *event) {
 // disableEndpoint stops the endpoint's workers and keeps the event for when
 // the endpoint is enabled again.
 func (r *runner) disableEndpoint(ctx context.Context, msg jetstream.Msg, ev *event) {
-	if err := r.disable(ctx, goneReason); err != nil {
+	r.disabling.Lock()
+	changed, err := r.disable(ctx, goneReason)
+	r.disabling.Unlock()
+	if err != nil {
 		r.logger.Error("storing disabled state failed; this instance stops delivering to the endpoint until it is enabled or Caddy restarts",
 			zap.String("event_id", ev.id),
 			zap.String("destination", r.name),
 			zap.Error(err))
+	}
+	if changed && r.hooks.Disabled != nil {
+		r.hooks.Disabled(r.name, goneReason)
 	}
 	r.release(msg, releaseDelay())
 }

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,10 +32,15 @@ const publishTimeout = 5 * time.Second
 
 // AttemptRecord is the JSON message stored in the attempts stream for every
 // attempt, on the subject "webhooks.attempts.<destination>.<event id>".
+// StreamSequence is the sequence of the delivered message in the events
+// stream, which differs from the event's own for a copy made by redeliver
+// or replay, whose attempts count from 1 again.
 type AttemptRecord struct {
-	EventID     string  `json:"event_id"`
-	EventType   string  `json:"event_type"`
-	Destination string  `json:"destination"`
+	EventID        string `json:"event_id"`
+	EventType      string `json:"event_type"`
+	Destination    string `json:"destination"`
+	StreamSequence uint64 `json:"stream_sequence"`
+
 	Attempt     int     `json:"attempt"`
 	Time        string  `json:"time"`
 	Outcome     string  `json:"outcome"`
@@ -59,9 +65,9 @@ type DeadLetter struct {
 	Error          string `json:"error"`
 	Time           string `json:"time"`
 
-	// Payload is the event's payload when it is valid JSON, which every
-	// payload from the webhooks handler is. PayloadBase64 holds any other
-	// payload byte for byte.
+	// Payload is the event's payload when encoding/json writes it back
+	// byte for byte as a json.RawMessage. PayloadBase64 contains any other
+	// payload, so that a replay sends the original bytes either way.
 	Payload       json.RawMessage `json:"payload,omitempty"`
 	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
 }
@@ -72,16 +78,17 @@ func formatTime(t time.Time) string {
 
 func newAttemptRecord(destination string, ev *event, res *attemptResult, outcome string, next time.Time) AttemptRecord {
 	rec := AttemptRecord{
-		EventID:     ev.id,
-		EventType:   ev.eventType,
-		Destination: destination,
-		Attempt:     ev.attempt,
-		Time:        formatTime(res.start),
-		Outcome:     outcome,
-		StatusCode:  res.statusCode,
-		ErrorClass:  res.errorClass,
-		DurationMS:  float64(res.duration.Microseconds()) / 1000,
-		Response:    string(res.response),
+		EventID:        ev.id,
+		EventType:      ev.eventType,
+		Destination:    destination,
+		StreamSequence: ev.streamSequence,
+		Attempt:        ev.attempt,
+		Time:           formatTime(res.start),
+		Outcome:        outcome,
+		StatusCode:     res.statusCode,
+		ErrorClass:     res.errorClass,
+		DurationMS:     float64(res.duration.Microseconds()) / 1000,
+		Response:       string(res.response),
 	}
 	if res.err != nil {
 		rec.Error = res.err.Error()
@@ -106,7 +113,7 @@ func newDeadLetter(destination string, ev *event, res *attemptResult, now time.T
 	if res.err != nil {
 		dead.Error = res.err.Error()
 	}
-	if json.Valid(ev.payload) {
+	if encodesUnchanged(ev.payload) {
 		dead.Payload = ev.payload
 	} else {
 		dead.PayloadBase64 = ev.payload
@@ -114,19 +121,45 @@ func newDeadLetter(destination string, ev *event, res *attemptResult, now time.T
 	return dead
 }
 
+// PayloadBytes returns the payload of the dead-lettered event byte for byte.
+func (d *DeadLetter) PayloadBytes() []byte {
+	if d.PayloadBase64 != nil {
+		return d.PayloadBase64
+	}
+	return d.Payload
+}
+
+// encodesUnchanged reports whether json.Marshal writes payload as a
+// json.RawMessage byte for byte. It compacts the JSON and escapes '<', '>'
+// and '&', so other payloads would change.
+func encodesUnchanged(payload []byte) bool {
+	if !json.Valid(payload) {
+		return false
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, payload); err != nil || !bytes.Equal(buf.Bytes(), payload) {
+		return false
+	}
+	buf.Reset()
+	json.HTMLEscape(&buf, payload)
+	return bytes.Equal(buf.Bytes(), payload)
+}
+
 // publishAttempt stores rec in the attempts stream. The message id makes a
-// repeated write of the same attempt a no-op.
+// repeated write of the same attempt a no-op. It includes the stream
+// sequence, so the attempts of a copy of the event are stored too.
 func publishAttempt(ctx context.Context, js jetstream.JetStream, rec AttemptRecord) error {
 	subject := emitter.AttemptsSubjectPrefix + rec.Destination + "." + rec.EventID
-	msgID := rec.Destination + "." + rec.EventID + "." + strconv.Itoa(rec.Attempt)
+	msgID := rec.Destination + "." + rec.EventID + "." + strconv.FormatUint(rec.StreamSequence, 10) + "." + strconv.Itoa(rec.Attempt)
 	return publishJSON(ctx, js, subject, msgID, rec)
 }
 
 // publishDeadLetter stores dead in the dead-letter stream, once per
-// destination and event.
+// destination and stored message, so a replayed copy that fails again gets
+// its own dead letter.
 func publishDeadLetter(ctx context.Context, js jetstream.JetStream, dead DeadLetter) error {
 	subject := emitter.DeadSubjectPrefix + dead.Destination
-	msgID := dead.Destination + "." + dead.EventID
+	msgID := dead.Destination + "." + dead.EventID + "." + strconv.FormatUint(dead.StreamSequence, 10)
 	return publishJSON(ctx, js, subject, msgID, dead)
 }
 

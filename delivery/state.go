@@ -183,6 +183,9 @@ func (r *runner) applyState(entry jetstream.KeyValueEntry) {
 			zap.String("destination", r.name),
 			zap.Error(err))
 	}
+	if state.delivers() {
+		r.health.restartAt(state.Since)
+	}
 	if !r.gate.set(state.delivers()) {
 		return
 	}
@@ -198,8 +201,9 @@ func (r *runner) applyState(entry jetstream.KeyValueEntry) {
 }
 
 // disable closes the gate at once and records the endpoint as disabled in
-// the state bucket, keeping the time of an earlier disable.
-func (r *runner) disable(ctx context.Context, reason string) error {
+// the state bucket, keeping the time and reason of an earlier disable. It
+// reports whether it stored the disable.
+func (r *runner) disable(ctx context.Context, reason string) (bool, error) {
 	r.gate.set(false)
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
@@ -207,10 +211,10 @@ func (r *runner) disable(ctx context.Context, reason string) error {
 
 	if entry, err := r.kv.Get(ctx, r.name); err == nil {
 		if current, err := decodeState(entry); err == nil && current.State == StateDisabled {
-			return nil
+			return false, nil
 		}
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("reading state of endpoint %q: %w", r.name, err)
+		return false, fmt.Errorf("reading state of endpoint %q: %w", r.name, err)
 	}
 
 	value, err := json.Marshal(EndpointState{
@@ -220,12 +224,12 @@ func (r *runner) disable(ctx context.Context, reason string) error {
 		URLSHA256: urlSHA256(r.endpoint.URL),
 	})
 	if err != nil {
-		return fmt.Errorf("encoding state of endpoint %q: %w", r.name, err)
+		return false, fmt.Errorf("encoding state of endpoint %q: %w", r.name, err)
 	}
 	if _, err := r.kv.Put(ctx, r.name, value); err != nil {
-		return fmt.Errorf("writing state of endpoint %q to bucket %s: %w", r.name, emitter.StateBucket, err)
+		return false, fmt.Errorf("writing state of endpoint %q to bucket %s: %w", r.name, emitter.StateBucket, err)
 	}
-	return nil
+	return true, nil
 }
 
 // enableIfURLChanged enables an endpoint that a 410 response disabled while

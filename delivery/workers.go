@@ -44,12 +44,28 @@ type Hooks struct {
 
 	// DeadLettered is called after a dead letter is stored.
 	DeadLettered func(destination string)
+
+	// Disabled is called when this instance disables an endpoint, after a
+	// 410 response or when it failed for longer than its DisableAfter,
+	// with the reason stored in the state bucket.
+	Disabled func(destination, reason string)
 }
 
 // Workers deliver the events of a set of endpoints until Drain or Stop.
 type Workers struct {
 	logger  *zap.Logger
+	js      jetstream.JetStream
 	runners []*runner
+
+	// delivered counts successful deliveries per event type until the
+	// next flush.
+	delivered *deliveredCounts
+
+	// cancelFlush ends the loop that stores health records and counts.
+	// The final flush follows the last attempt.
+	cancelFlush   context.CancelFunc
+	flushDone     chan struct{}
+	flushStopOnce sync.Once
 
 	// cancelFetch stops fetching; cancelAttempts also aborts the HTTP
 	// requests in flight.
@@ -98,13 +114,25 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 
 	fetchCtx, cancelFetch := context.WithCancel(context.Background())
 	attemptCtx, cancelAttempts := context.WithCancel(context.Background())
-	w := &Workers{logger: logger, cancelFetch: cancelFetch, cancelAttempts: cancelAttempts}
+	w := &Workers{
+		logger:         logger,
+		js:             js,
+		delivered:      new(deliveredCounts),
+		cancelFetch:    cancelFetch,
+		cancelAttempts: cancelAttempts,
+	}
 	for i, e := range endpoints {
 		r := newRunner(e, js, kv, consumers[i], logger, opts.Hooks)
+		r.delivered = w.delivered
 		watcher, state, err := watchState(ctx, fetchCtx, kv, e.Name)
 		if err != nil {
 			w.abort()
 			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
+		}
+		if err := r.loadHealth(ctx, state); err != nil {
+			_ = watcher.Stop()
+			w.abort()
+			return nil, err
 		}
 		r.gate = newGate(state.delivers())
 		r.attemptCtx = attemptCtx
@@ -113,6 +141,7 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 		w.wg.Go(func() { r.fetch(&w.wg, fetchCtx, attemptCtx) })
 		r.logStart(state)
 	}
+	w.startFlushing()
 	activate(w.runners)
 	return w, nil
 }
@@ -129,6 +158,7 @@ func (w *Workers) Drain() {
 		go func() {
 			w.wg.Wait()
 			w.cancelAttempts()
+			w.stopFlushing()
 			w.closeIdleConnections()
 		}()
 	})
@@ -148,6 +178,7 @@ func (w *Workers) Stop(timeout time.Duration) {
 				zap.Duration("timeout", timeout))
 		}
 		w.cancelAttempts()
+		w.stopFlushing()
 		w.closeIdleConnections()
 	})
 }
@@ -205,6 +236,14 @@ type runner struct {
 	hooks         Hooks
 	endpoint      *Endpoint
 
+	// health tracks successes and failures for DisableAfter, and
+	// disabling serializes the disables of the runner's attempts.
+	health       *healthTracker
+	disableAfter time.Duration
+	disabling    sync.Mutex
+
+	delivered *deliveredCounts
+
 	// attemptCtx ends when this runner's attempts are aborted.
 	attemptCtx context.Context
 }
@@ -234,6 +273,9 @@ func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consu
 		logger:        logger,
 		hooks:         hooks,
 		endpoint:      e,
+		health:        new(healthTracker),
+		disableAfter:  e.disableAfter(),
+		delivered:     new(deliveredCounts),
 	}
 	if e.Rate > 0 {
 		r.limiter = rate.NewLimiter(rate.Limit(e.Rate), 1)

@@ -16,13 +16,22 @@ const (
 	// duplicatesWindow is how long JetStream remembers a Nats-Msg-Id, so a
 	// publish retried within it is stored once.
 	duplicatesWindow = 2 * time.Minute
+
+	// countersSubjects selects every counter subject, such as those of
+	// DeliveredCounterPrefix.
+	countersSubjects = "webhooks.counters.>"
 )
 
 // StreamOptions are the settings of the JetStream layout that come from the
 // config.
 type StreamOptions struct {
 	// EventsMaxAge is how long events are kept in the events stream.
+	// Default: DefaultEventsMaxAge.
 	EventsMaxAge time.Duration
+
+	// AttemptsMaxAge is how long attempt records are kept in the attempts
+	// stream. Default: DefaultAttemptsMaxAge.
+	AttemptsMaxAge time.Duration
 
 	// Replicas is the number of copies of each stream; 1 on a single server.
 	Replicas int
@@ -35,6 +44,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 	if opts.EventsMaxAge <= 0 {
 		opts.EventsMaxAge = DefaultEventsMaxAge
 	}
+	if opts.AttemptsMaxAge <= 0 {
+		opts.AttemptsMaxAge = DefaultAttemptsMaxAge
+	}
 	if opts.Replicas <= 0 {
 		opts.Replicas = 1
 	}
@@ -43,7 +55,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		{
 			Name:        EventsStream,
 			Description: "Events observed by the webhooks handler, one message per event",
-			Subjects:    []string{EventsSubjectPrefix + ">"},
+			Subjects:    []string{EventsSubjectPrefix + ">", DirectSubjectPrefix + ">"},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      opts.EventsMaxAge,
 			Duplicates:  min(duplicatesWindow, opts.EventsMaxAge),
@@ -53,13 +65,24 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 			Description: "One record per webhook delivery attempt",
 			Subjects:    []string{AttemptsSubjectPrefix + ">"},
 			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      DefaultAttemptsMaxAge,
+			MaxAge:      opts.AttemptsMaxAge,
+			Duplicates:  min(duplicatesWindow, opts.AttemptsMaxAge),
 		},
 		{
 			Name:        DeadStream,
 			Description: "Events whose delivery failed after the last retry, kept until replayed or purged",
 			Subjects:    []string{DeadSubjectPrefix + ">"},
 			Retention:   jetstream.LimitsPolicy,
+		},
+		{
+			Name:        CountersStream,
+			Description: "Running totals, such as successful deliveries per event type",
+			Subjects:    []string{countersSubjects},
+			Retention:   jetstream.LimitsPolicy,
+			// Each message carries the counter's total, so only the
+			// last one of a subject is needed.
+			MaxMsgsPerSubject: 1,
+			AllowMsgCounter:   true,
 		},
 	}
 	for _, cfg := range streams {
