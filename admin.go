@@ -237,9 +237,6 @@ type lastAttemptJSON struct {
 	ErrorClass string `json:"error_class,omitempty"`
 }
 
-// kindWebhook is the kind of the destinations configured as endpoints.
-const kindWebhook = "webhook"
-
 // describeDestination reads the stored status of an endpoint.
 func describeDestination(ctx context.Context, app *App, e *delivery.Endpoint, deadLetters map[string]uint64) (destinationJSON, error) {
 	status, err := app.store.Status(ctx, e.Name, deadLetters)
@@ -248,7 +245,7 @@ func describeDestination(ctx context.Context, app *App, e *delivery.Endpoint, de
 	}
 	d := destinationJSON{
 		Name:         e.Name,
-		Kind:         kindWebhook,
+		Kind:         e.Kind(),
 		URL:          e.DisplayURL(),
 		Events:       e.Events,
 		State:        status.State.State,

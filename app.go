@@ -15,8 +15,10 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-webhooks/caddy-webhooks/alerts"
 	"github.com/caddy-webhooks/caddy-webhooks/caddyfile"
 	"github.com/caddy-webhooks/caddy-webhooks/delivery"
+	"github.com/caddy-webhooks/caddy-webhooks/delivery/email"
 	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
@@ -67,12 +69,27 @@ type App struct {
 	// Default: events `7d`, attempts `30d`.
 	Retention *emitter.Retention `json:"retention,omitempty"`
 
+	// SMTP is the server that e-mail destinations and e-mail alerts send
+	// through. Required when there are any. Default: none.
+	SMTP *delivery.SMTP `json:"smtp,omitempty"`
+
+	// Alerts sends operational messages to people: when a destination is
+	// disabled, one digest per destination and interval of dead-lettered
+	// events, and how many events were dropped before JetStream stored
+	// them. They go through the same queue, retries and attempt log as
+	// webhooks, as events of the types `webhooks.alert.*`. Default: none.
+	// The happenings are also published as the events
+	// `webhooks.endpoint.disabled`, `webhooks.event.dead_lettered` and
+	// `webhooks.emitter.dropped` whether or not alerts are set.
+	Alerts *alerts.Config `json:"alerts,omitempty"`
+
 	// ctx is the config's context, which the admin API uses to read the
 	// HTTP app's rules.
 	ctx     caddy.Context
 	logger  *zap.Logger
 	broker  *emitter.Broker
 	workers *delivery.Workers
+	alerter *alerter
 
 	// store reads and changes the stored state for the admin API. Start
 	// sets it before the app is added to the running apps, and nothing
@@ -124,11 +141,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	repl := caddy.NewReplacer()
+	var smtp *email.Config
+	if a.SMTP != nil {
+		var err error
+		if smtp, err = a.SMTP.Build(repl); err != nil {
+			return err
+		}
+		if a.SMTP.PlainText() {
+			a.logger.Warn("smtp tls is none: e-mails and the SMTP password travel in plain text",
+				zap.String("smtp_address", a.SMTP.Address))
+		}
+	}
+	if err := a.provisionAlerts(); err != nil {
+		return err
+	}
 	for i, ep := range a.Endpoints {
 		if ep == nil {
 			return fmt.Errorf("endpoint %d is null: remove it or give it a name, url and events", i)
 		}
 		ep.SetGlobalGuard(a.globalGuard())
+		ep.SetSMTP(smtp)
 		if err := ep.Provision(repl); err != nil {
 			return err // the error names the endpoint
 		}
@@ -213,12 +245,14 @@ func (a *App) Start() error {
 	}
 
 	running := runningOn(a.NATS.StoreDir)
+	alerter := a.startAlerter()
 	workers, err := delivery.Start(ctx, broker.JetStream(), a.Endpoints, delivery.Options{
 		Logger:      a.logger,
-		Hooks:       deliveryHooks,
+		Hooks:       alerter.hooks(),
 		RemoveStale: running == nil,
 	})
 	if err != nil {
+		alerter.stop()
 		if running != nil {
 			a.reconcileFor(broker, running)
 		}
@@ -228,6 +262,7 @@ func (a *App) Start() error {
 
 	a.broker = broker
 	a.workers = workers
+	a.alerter = alerter
 	a.store = store
 	a.startPublishing(broker.Publisher())
 	addRunning(a)
@@ -270,6 +305,12 @@ func (a *App) Stop() error {
 			a.workers.Stop(workerStopTimeout)
 		}
 		a.workers = nil
+	}
+	if a.alerter != nil {
+		// After the workers, so the digests include their last dead
+		// letters, and before the broker goes, so the digests are stored.
+		a.alerter.stop()
+		a.alerter = nil
 	}
 	if a.broker == nil {
 		return nil
@@ -425,13 +466,15 @@ func parseGlobalOption(d *caddycf.Dispenser, existing any) (any, error) {
 		}
 	}
 
-	opts := caddyfile.Options{NATS: app.NATS, Retention: app.Retention, Endpoints: app.Endpoints, Guard: app.globalGuard()}
+	opts := caddyfile.Options{NATS: app.NATS, Retention: app.Retention, Endpoints: app.Endpoints, SMTP: app.SMTP, Alerts: app.Alerts, Guard: app.globalGuard()}
 	if err := caddyfile.ParseOptions(d, &opts); err != nil {
 		return nil, err
 	}
 	app.NATS = opts.NATS
 	app.Retention = opts.Retention
 	app.Endpoints = opts.Endpoints
+	app.SMTP = opts.SMTP
+	app.Alerts = opts.Alerts
 	app.AllowPrivate = opts.Guard.AllowPrivate
 	app.AllowHosts = opts.Guard.AllowHosts
 	app.HTTPSOnly = opts.Guard.HTTPSOnly

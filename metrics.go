@@ -76,6 +76,7 @@ var publisherHooks = emitter.Hooks{
 	},
 	Dropped: func(_ *emitter.Event, reason string) {
 		eventsDropped.WithLabelValues(reason).Inc()
+		droppedSinceReport.Add(1)
 	},
 }
 
@@ -84,8 +85,8 @@ var deliveryHooks = delivery.Hooks{
 		deliveries.WithLabelValues(destination, outcome).Inc()
 		deliveryDuration.WithLabelValues(destination).Observe(latency.Seconds())
 	},
-	DeadLettered: func(destination string) {
-		deadLetters.WithLabelValues(destination).Inc()
+	DeadLettered: func(dead *delivery.DeadLetter) {
+		deadLetters.WithLabelValues(dead.Destination).Inc()
 	},
 }
 

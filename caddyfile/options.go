@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-webhooks/caddy-webhooks/alerts"
 	"github.com/caddy-webhooks/caddy-webhooks/delivery"
 	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
@@ -22,6 +23,8 @@ type Options struct {
 	NATS      *emitter.Config
 	Retention *emitter.Retention
 	Endpoints []*delivery.Endpoint
+	SMTP      *delivery.SMTP
+	Alerts    *alerts.Config
 
 	// Guard holds the global allow_private, allow_hosts and https_only,
 	// which apply to every endpoint.
@@ -69,6 +72,34 @@ type Options struct {
 //				client_certificate <cert file> <key file>
 //			}
 //		}
+//		email <name> {
+//			events  <type or pattern...>
+//			to      <address...>
+//			cc      <address...>
+//			subject <template>
+//			body    <template>
+//			html    <template>
+//			timeout, retry, concurrency, rate, disable_after, ordered,
+//			allow_private, allow_hosts as for endpoint
+//		}
+//		notify <name> slack|discord|teams|mattermost|googlechat|ntfy <url> {
+//			events <type or pattern...>
+//			text   <template>
+//			every endpoint setting but format
+//		}
+//		smtp <host:port> {
+//			username <name>
+//			password <password>
+//			from     <address>
+//			tls      starttls|implicit|none
+//			timeout  <duration>
+//			ca       <pem file...>
+//		}
+//		alerts [<address...>] {
+//			email    <address...>
+//			notify   <destination...>
+//			interval <duration>
+//		}
 //	}
 //
 // The endpoints are validated once the block has been read, so the global
@@ -110,22 +141,42 @@ func ParseOptions(d *caddycf.Dispenser, opts *Options) error {
 			}
 			opts.Retention = retention
 
-		case "endpoint":
+		case "endpoint", "email", "notify":
 			start := d.Token()
-			ep, err := parseEndpoint(d)
+			ep, err := parseDestination(d)
 			if err != nil {
 				return err
 			}
 			positions[ep] = start
 			for _, other := range opts.Endpoints {
 				if other.Name == ep.Name {
-					return d.Errf("two endpoints are named %q: give each a unique name", ep.Name)
+					return d.Errf("two destinations are named %q: give each a unique name", ep.Name)
 				}
 			}
 			opts.Endpoints = append(opts.Endpoints, ep)
 
+		case "smtp":
+			if opts.SMTP != nil {
+				return d.Err("'smtp' is set twice: keep one")
+			}
+			smtp, err := parseSMTP(d)
+			if err != nil {
+				return err
+			}
+			opts.SMTP = smtp
+
+		case "alerts":
+			if opts.Alerts != nil {
+				return d.Err("'alerts' is set twice: keep one")
+			}
+			cfg, err := parseAlerts(d)
+			if err != nil {
+				return err
+			}
+			opts.Alerts = cfg
+
 		default:
-			return d.Errf("unrecognized webhooks option %q: expected nats, retention, endpoint, allow_private, allow_hosts or https_only", d.Val())
+			return d.Errf("unrecognized webhooks option %q: expected nats, retention, endpoint, email, notify, smtp, alerts, allow_private, allow_hosts or https_only", d.Val())
 		}
 	}
 	return validateEndpoints(opts, positions)
@@ -268,19 +319,40 @@ func parseRetention(d *caddycf.Dispenser) (*emitter.Retention, error) {
 // more than once and add up.
 var repeatableEndpointSettings = map[string]bool{
 	"events":      true,
+	"to":          true,
+	"cc":          true,
 	"secret":      true,
 	"signing_key": true,
 	"header":      true,
 	"allow_hosts": true,
 }
 
-func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
+// parseDestination parses an endpoint, email or notify block. They share
+// the endpoint settings; email adds its message and has no URL, and notify
+// names a chat format and adds its text.
+func parseDestination(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
+	kind := d.Val()
 	ep := new(delivery.Endpoint)
-	if !d.Args(&ep.Name, &ep.URL) {
-		return nil, d.Err("'endpoint' needs a name and a URL: endpoint <name> <url> { events ... }")
+	switch kind {
+	case "endpoint":
+		if !d.Args(&ep.Name, &ep.URL) {
+			return nil, d.Err("'endpoint' needs a name and a URL: endpoint <name> <url> { events ... }")
+		}
+	case "email":
+		if !d.Args(&ep.Name) {
+			return nil, d.Err("'email' needs a name: email <name> { events ...; to <address...> }")
+		}
+		ep.Email = new(delivery.Email)
+	case "notify":
+		if !d.Args(&ep.Name, &ep.Format, &ep.URL) {
+			return nil, d.Err("'notify' needs a name, a chat format and a URL: notify <name> slack <url> { events ... }")
+		}
+		if ep.Kind() != "notify" {
+			return nil, d.Errf("invalid chat format %q of notify %q: use slack, discord, teams, mattermost, googlechat or ntfy", ep.Format, ep.Name)
+		}
 	}
 	if d.NextArg() {
-		return nil, d.Errf("unexpected argument %q after the URL of endpoint %q", d.Val(), ep.Name)
+		return nil, d.Errf("unexpected argument %q after %s %q: its settings go in a block", d.Val(), kind, ep.Name)
 	}
 
 	// Every setting but those in repeatableEndpointSettings takes one value.
@@ -381,13 +453,28 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 			ep.Proxy, err = singleArg(d)
 
 		case "format":
+			if kind != "endpoint" {
+				return nil, d.Errf("'format' does not apply to %s %q: remove it", kind, ep.Name)
+			}
 			ep.Format, err = formatArg(d, ep.Name)
+
+		case "text":
+			if kind != "notify" {
+				return nil, d.Errf("'text' applies to notify destinations, not to %s %q: remove it", kind, ep.Name)
+			}
+			ep.Text, err = singleArg(d)
+
+		case "to", "cc", "subject", "body", "html":
+			if kind != "email" {
+				return nil, d.Errf("%q applies to email destinations, not to %s %q: remove it", name, kind, ep.Name)
+			}
+			err = parseEmailLine(d, ep.Email)
 
 		case "tls":
 			ep.TLS, err = parseTLS(d, ep.Name)
 
 		default:
-			return nil, d.Errf("unrecognized subdirective %q in endpoint %q: expected events, secret, signing_key, header, timeout, retry, concurrency, rate, retry_after_max, disable_after, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy, format or tls", d.Val(), ep.Name)
+			return nil, d.Errf("unrecognized subdirective %q in %s %q: expected events, secret, signing_key, header, timeout, retry, concurrency, rate, retry_after_max, disable_after, ordered, allow_private, allow_hosts, https_only, follow_redirects, proxy, format or tls; e-mail adds to, cc, subject, body and html, and notify adds text", d.Val(), kind, ep.Name)
 		}
 		if err != nil {
 			return nil, err
@@ -395,7 +482,10 @@ func parseEndpoint(d *caddycf.Dispenser) (*delivery.Endpoint, error) {
 	}
 
 	if len(ep.Events) == 0 {
-		return nil, d.Errf("endpoint %q has no events: add 'events <type or pattern...>' to its block", ep.Name)
+		return nil, d.Errf("%s %q has no events: add 'events <type or pattern...>' to its block", kind, ep.Name)
+	}
+	if ep.Email != nil && len(ep.Email.To) == 0 {
+		return nil, d.Errf("email %q has no recipients: add 'to <address...>' to its block", ep.Name)
 	}
 	// ParseOptions validates the endpoint at the end of the block, when the
 	// global settings are known.

@@ -13,9 +13,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/caddy-webhooks/caddy-webhooks/delivery/chat"
 )
 
 // maxResponseBytes is how much of a response body is read and kept in the
@@ -80,6 +81,10 @@ type attemptResult struct {
 
 	// blockedAddress is the address that the guard refused, for the log.
 	blockedAddress string
+
+	// permanent marks a failure that no retry can fix, such as an SMTP
+	// 5xx reply, so the event is dead-lettered without further attempts.
+	permanent bool
 }
 
 func (r *attemptResult) succeeded() bool {
@@ -195,32 +200,11 @@ func redactedTarget(u *url.URL) string {
 	return target.String()
 }
 
-// maxRetryAfter bounds parsed Retry-After values so they fit in a
-// time.Duration. A retry_after_max above it has no effect.
-const maxRetryAfter = 365 * 24 * time.Hour
-
-// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
-// It returns 0 when the value is missing, invalid or already past. A number
-// of seconds too large for int64 returns maxRetryAfter.
+// parseRetryAfter reads a Retry-After value in seconds, fractions allowed
+// (chat services send "1.5"), or as an HTTP date. It returns 0 when the
+// value is missing, invalid or already past.
 func parseRetryAfter(value string, now time.Time) time.Duration {
-	value = strings.TrimSpace(value)
-	if value == "" {
-		return 0
-	}
-	seconds, err := strconv.ParseInt(value, 10, 64)
-	if errors.Is(err, strconv.ErrRange) && isDigits(value) {
-		seconds, err = int64(maxRetryAfter/time.Second), nil
-	}
-	if err == nil {
-		if seconds <= 0 {
-			return 0
-		}
-		return time.Duration(min(seconds, int64(maxRetryAfter/time.Second))) * time.Second
-	}
-	if date, err := http.ParseTime(value); err == nil && date.After(now) {
-		return date.Sub(now)
-	}
-	return 0
+	return chat.ParseRetryAfter(value, now)
 }
 
 func isDigits(s string) bool {

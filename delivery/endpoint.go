@@ -13,16 +13,20 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/caddy-webhooks/caddy-webhooks/delivery/email"
 	"github.com/caddy-webhooks/caddy-webhooks/emitter"
+	"github.com/caddy-webhooks/caddy-webhooks/placeholder"
 )
 
 // Defaults of the endpoint settings.
@@ -74,8 +78,8 @@ type Endpoint struct {
 	Name string `json:"name"`
 
 	// URL receives the webhooks as POST requests. The scheme must be http or
-	// https.
-	URL string `json:"url"`
+	// https. Required, except for e-mail destinations, which have none.
+	URL string `json:"url,omitempty"`
 
 	// Events lists the event types delivered to this endpoint. An entry may
 	// be a pattern as in NATS subjects: '*' matches exactly one token and a
@@ -124,7 +128,28 @@ type Endpoint struct {
 	// is the event's timestamp and `data` the `data` of the payload. Both
 	// formats are signed with the same Standard Webhooks headers.
 	// Default: `standard`.
+	//
+	// The chat formats `slack`, `discord`, `teams`, `mattermost`,
+	// `googlechat` and `ntfy` send Text as that service's incoming-webhook
+	// body instead of the payload, cut to the service's length limit and
+	// with mass mentions such as `@channel` neutralised. URL is then the
+	// service's incoming-webhook URL (for ntfy, the topic URL).
 	Format string `json:"format,omitempty"`
+
+	// Text is the message of a chat format, with the placeholders of the
+	// stored event: webhook.event.id, webhook.event.type,
+	// webhook.event.timestamp, webhook.data.<path>, for default payloads
+	// webhook.request.* and webhook.response.*, and Caddy's global ones
+	// such as `{env.*}`. Default: the event type, id and timestamp.
+	Text string `json:"text,omitempty"`
+
+	// Email makes this destination send each event as an e-mail through
+	// the app's SMTP server instead of a webhook. It then has no URL, and
+	// the webhook settings (secrets, signing keys, headers, format,
+	// follow_redirects, tls, proxy) do not apply. SMTP 4xx replies and
+	// connection errors are retried on the Retry schedule, and 5xx replies
+	// dead-letter the event at once. Timeout bounds one whole send.
+	Email *Email `json:"email,omitempty"`
 
 	// Timeout bounds one attempt, from dialing to the last byte of the
 	// response that is read. Default: `15s`.
@@ -208,8 +233,9 @@ type Endpoint struct {
 	// Default: no proxy.
 	Proxy string `json:"proxy,omitempty"`
 
-	// Set by SetGlobalGuard.
+	// Set by SetGlobalGuard and SetSMTP.
 	global GlobalGuard
+	smtp   *email.Config
 
 	// Set by Provision: the decoded secrets, the headers with their
 	// placeholders resolved, and the outbound guard. The secrets and
@@ -220,7 +246,28 @@ type Endpoint struct {
 	guard       *guard
 	tlsConfig   *tls.Config
 	proxyURL    *url.URL
+	text        *placeholder.Text
+	mail        *mailSender
 	provisioned bool
+}
+
+// Kind returns "email" for an e-mail destination, "notify" for one with a
+// chat format, and "webhook" for the others.
+func (e *Endpoint) Kind() string {
+	switch {
+	case e.Email != nil:
+		return "email"
+	case isChatFormat(e.Format):
+		return "notify"
+	default:
+		return "webhook"
+	}
+}
+
+// SetSMTP sets the SMTP server that an e-mail destination sends through.
+// Call it before Provision.
+func (e *Endpoint) SetSMTP(cfg *email.Config) {
+	e.smtp = cfg
 }
 
 // GlobalGuard holds the app-level settings of the outbound address check,
@@ -318,8 +365,42 @@ func (e *Endpoint) Provision(repl *caddy.Replacer) error {
 	if err := e.provisionTransport(repl); err != nil {
 		return fmt.Errorf("endpoint %q: %w", e.Name, err)
 	}
+	if err := e.provisionMessage(); err != nil {
+		return fmt.Errorf("endpoint %q: %w", e.Name, err)
+	}
 	e.provisioned = true
 	return nil
+}
+
+// provisionMessage parses the chat text, or sets up the e-mail sender with
+// a copy of the SMTP config that dials through the endpoint's guard.
+func (e *Endpoint) provisionMessage() error {
+	if e.Text != "" {
+		text, err := parseStoredTemplate(e.Text)
+		if err != nil {
+			return fmt.Errorf("text: %w", err)
+		}
+		e.text = text
+	}
+	if e.Email == nil {
+		return nil
+	}
+
+	message, err := e.Email.compile()
+	if err != nil {
+		return err
+	}
+	if e.smtp == nil {
+		return errors.New("e-mail destination without an SMTP server: configure one with the smtp global option")
+	}
+	if err := checkLiteralHost(e.guard, "smtp address", &url.URL{Host: e.smtp.Addr}); err != nil {
+		return err
+	}
+	smtp := *e.smtp
+	dial := &dialer{guard: e.guard, base: net.Dialer{KeepAlive: 30 * time.Second}}
+	smtp.DialContext = dial.DialContext
+	e.mail, err = newMailSender(&smtp, message, time.Duration(e.Timeout))
+	return err
 }
 
 func (e *Endpoint) provisionSigningKeys(repl *caddy.Replacer) error {
@@ -390,6 +471,7 @@ func (e *Endpoint) Validate() error {
 		e.validateLimits,
 		e.validateTransport,
 		e.validateDestination,
+		e.validateEmail,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -397,6 +479,33 @@ func (e *Endpoint) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateEmail rejects the webhook settings on an e-mail destination, where
+// they would do nothing.
+func (e *Endpoint) validateEmail() error {
+	if e.Email == nil {
+		return nil
+	}
+	webhookOnly := []struct {
+		name string
+		set  bool
+	}{
+		{"secret", len(e.Secrets) > 0},
+		{"signing_key", len(e.SigningKeys) > 0},
+		{"header", len(e.Headers) > 0},
+		{"follow_redirects", e.FollowRedirects},
+		{"tls", e.TLS != nil},
+		{"proxy", e.Proxy != ""},
+		{"text", e.Text != ""},
+	}
+	for _, setting := range webhookOnly {
+		if setting.set {
+			return fmt.Errorf("%s applies to webhooks, not to e-mail: remove it", setting.name)
+		}
+	}
+	_, err := e.Email.compile()
+	return err
 }
 
 // ValidateName checks the endpoint's name, which becomes part of consumer
@@ -412,6 +521,12 @@ func (e *Endpoint) ValidateName() error {
 }
 
 func (e *Endpoint) validateURL() error {
+	if e.Email != nil {
+		if e.URL != "" {
+			return errors.New("an e-mail destination has no url: remove it, or remove email to send webhooks")
+		}
+		return nil
+	}
 	if e.URL == "" {
 		return errors.New("url is missing: set the http or https address that receives the webhooks")
 	}
@@ -572,8 +687,12 @@ func ValidateEndpoints(endpoints []*Endpoint) error {
 }
 
 // DisplayURL returns the endpoint URL without user info, query and
-// fragment, which may carry credentials, for logs and the admin API.
+// fragment, which may carry credentials, for logs and the admin API. For
+// an e-mail destination it is a mailto URL of its recipients.
 func (e *Endpoint) DisplayURL() string {
+	if e.Email != nil {
+		return "mailto:" + strings.Join(append(slices.Clone(e.Email.To), e.Email.Cc...), ",")
+	}
 	u, err := url.Parse(e.URL)
 	if err != nil {
 		return ""

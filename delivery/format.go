@@ -32,14 +32,61 @@ const (
 // is the shortest one.
 const cloudEventsSourceWithoutHost = "/"
 
-// validateFormat checks Format, which may be empty for the default.
+// validateFormat checks Format, which may be empty for the default, and
+// Text, which only chat formats use.
 func (e *Endpoint) validateFormat() error {
-	switch e.Format {
-	case "", FormatStandard, FormatCloudEvents:
-		return nil
+	switch {
+	case e.Format == "" || e.Format == FormatStandard || e.Format == FormatCloudEvents:
+		if e.Text != "" {
+			return fmt.Errorf("text is set, but format %q sends the event payload: remove text, or use a chat format (%s)", e.formatName(), chatFormatList())
+		}
+	case isChatFormat(e.Format):
+		if e.Email != nil {
+			return fmt.Errorf("format %q does not apply to e-mail: remove it", e.Format)
+		}
+		if e.Text != "" {
+			if _, err := parseStoredTemplate(e.Text); err != nil {
+				return fmt.Errorf("text: %w", err)
+			}
+		}
 	default:
-		return fmt.Errorf("invalid format %q: use %s or %s", e.Format, FormatStandard, FormatCloudEvents)
+		return fmt.Errorf("invalid format %q: use %s, %s or a chat format (%s)", e.Format, FormatStandard, FormatCloudEvents, chatFormatList())
 	}
+	if e.Email != nil && e.Format == FormatCloudEvents {
+		return fmt.Errorf("format %q does not apply to e-mail: remove it", e.Format)
+	}
+	return nil
+}
+
+func (e *Endpoint) formatName() string {
+	if e.Format == "" {
+		return FormatStandard
+	}
+	return e.Format
+}
+
+// formatBody sets the body and content type that every attempt of ev sends.
+// With FormatStandard it leaves them unset, so the stored payload is sent.
+// An error means the stored payload cannot be sent in the format, and the
+// event is dead-lettered.
+func formatBody(e *Endpoint, ev *event) error {
+	switch {
+	case e.Format == FormatCloudEvents:
+		body, err := encodeCloudEvent(ev.id, ev.eventType, ev.payload)
+		if err != nil {
+			return err
+		}
+		ev.body = body
+		ev.contentType = contentTypeCloudEvents
+	case isChatFormat(e.Format):
+		body, contentType, err := renderChat(e, ev)
+		if err != nil {
+			return err
+		}
+		ev.body = body
+		ev.contentType = contentType
+	}
+	return nil
 }
 
 // storedEnvelope is the part of the default envelope, as package payload
@@ -61,23 +108,6 @@ type cloudEvent struct {
 	Time            string          `json:"time"`
 	DataContentType string          `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
-}
-
-// formatBody sets the body and content type that every attempt of ev sends.
-// With FormatStandard it leaves them unset, so the stored payload is sent.
-// An error means the stored payload cannot be sent in the format, and the
-// event is dead-lettered.
-func formatBody(format string, ev *event) error {
-	if format != FormatCloudEvents {
-		return nil
-	}
-	body, err := encodeCloudEvent(ev.id, ev.eventType, ev.payload)
-	if err != nil {
-		return err
-	}
-	ev.body = body
-	ev.contentType = contentTypeCloudEvents
-	return nil
 }
 
 // encodeCloudEvent builds the CloudEvent of a stored envelope. The source

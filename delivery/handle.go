@@ -115,12 +115,16 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		r.deadLetterInvalid(ctx, msg, ev, err)
 		return
 	}
-	if err := formatBody(r.sender.format, ev); err != nil {
-		r.deadLetterInvalid(ctx, msg, ev, err)
-		return
+	var res attemptResult
+	if r.mail != nil {
+		res = r.mail.send(ctx, ev)
+	} else {
+		if err := formatBody(r.endpoint, ev); err != nil {
+			r.deadLetterInvalid(ctx, msg, ev, err)
+			return
+		}
+		res = r.sender.send(ctx, ev)
 	}
-
-	res := r.sender.send(ctx, ev)
 	if ctx.Err() != nil {
 		r.logger.Warn("attempt aborted by shutdown; event released for redelivery",
 			zap.String("event_id", ev.id),
@@ -190,7 +194,9 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, ev *event, res *
 	switch {
 	case res.succeeded():
 		outcome = OutcomeSuccess
-	case res.statusCode == http.StatusGone:
+	case res.permanent:
+		outcome = OutcomeDeadLetter
+	case r.mail == nil && res.statusCode == http.StatusGone:
 		outcome = OutcomeDisabled
 	case ev.attempt <= len(r.retry):
 		outcome = OutcomeRetry
@@ -312,7 +318,7 @@ func (r *runner) deadLetter(ctx context.Context, msg jetstream.Msg, ev *event, r
 			zap.Error(err))
 	}
 	if r.hooks.DeadLettered != nil {
-		r.hooks.DeadLettered(r.name)
+		r.hooks.DeadLettered(&dead)
 	}
 }
 

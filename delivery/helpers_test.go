@@ -263,7 +263,7 @@ func (h *hookLog) hooks() Hooks {
 			defer h.mu.Unlock()
 			h.outcomes = append(h.outcomes, destination+":"+outcome)
 		},
-		DeadLettered: func(string) {
+		DeadLettered: func(*DeadLetter) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.dead++

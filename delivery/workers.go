@@ -42,8 +42,9 @@ type Hooks struct {
 	// "retry", "dead_letter" or "disabled") and the attempt's duration.
 	Attempted func(destination, outcome string, latency time.Duration)
 
-	// DeadLettered is called after a dead letter is stored.
-	DeadLettered func(destination string)
+	// DeadLettered is called after a dead letter is stored, with that
+	// dead letter.
+	DeadLettered func(dead *DeadLetter)
 
 	// Disabled is called when this instance disables an endpoint, after a
 	// 410 response or when it failed for longer than its DisableAfter,
@@ -226,6 +227,7 @@ type runner struct {
 	consumer      jetstream.Consumer
 	client        *http.Client
 	sender        *sender
+	mail          *mailSender   // set for e-mail destinations, which do not use sender
 	slots         chan struct{} // one element per attempt in flight
 	limiter       *rate.Limiter // nil when Rate is 0
 	retry         []time.Duration
@@ -256,6 +258,7 @@ func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consu
 		kv:       kv,
 		consumer: consumer,
 		client:   client,
+		mail:     e.mail,
 		sender: &sender{
 			client:          client,
 			url:             e.URL,
@@ -298,7 +301,7 @@ func (r *runner) logStart(state EndpointState) {
 		zap.Strings("allow_hosts", r.endpoint.allowHosts()),
 		zap.String("proxy", proxyHost(r.endpoint.proxyURL)),
 		zap.String("state", state.State))
-	if len(r.sender.keys) == 0 && len(r.sender.signingKeys) == 0 {
+	if r.mail == nil && len(r.sender.keys) == 0 && len(r.sender.signingKeys) == 0 && !isChatFormat(r.endpoint.Format) {
 		r.logger.Warn("endpoint has no signing secret or signing key; webhooks are sent unsigned",
 			zap.String("destination", r.name))
 	}
