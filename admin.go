@@ -600,6 +600,9 @@ func listEventTypes(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		return internalError(err)
 	}
 	catalogue := app.ruleCatalogue()
+	for eventType, description := range ownEventDescriptions {
+		catalogue[eventType] = &eventTypeJSON{Type: eventType, Description: description, Sites: []string{}}
+	}
 	for eventType := range stats {
 		if catalogue[eventType] == nil {
 			catalogue[eventType] = &eventTypeJSON{Type: eventType, Sites: []string{}}

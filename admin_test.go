@@ -742,8 +742,17 @@ func testAdminEventTypes(s *adminSite) {
 	for i, et := range catalogue.EventTypes {
 		types[i] = et.Type
 	}
-	if !slices.Equal(types, []string{"audit.logged", "order.created"}) {
-		s.t.Fatalf("event types = %v, want audit.logged and order.created", types)
+	// The app's own event types are listed whether or not it emitted them.
+	want := []string{"audit.logged", "order.created",
+		"webhooks.alert.dead_letters", "webhooks.alert.endpoint_disabled", "webhooks.alert.events_dropped",
+		"webhooks.emitter.dropped", "webhooks.endpoint.disabled", "webhooks.event.dead_lettered"}
+	if !slices.Equal(types, want) {
+		s.t.Fatalf("event types = %v, want %v", types, want)
+	}
+	for _, et := range catalogue.EventTypes[2:] {
+		if et.Description == "" || et.Rules != 0 {
+			s.t.Errorf("own event type %+v, want a description and no rules", et)
+		}
 	}
 	orders := catalogue.EventTypes[1]
 	if orders.Description != "A customer placed an order" || orders.Rules != 1 || !slices.Equal(orders.Destinations, []string{"orders"}) {

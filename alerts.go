@@ -35,6 +35,17 @@ const (
 	alertSubscriptionPattern = alertPrefix + ">"
 )
 
+// ownEventDescriptions describe the event types of the app itself in the
+// event catalogue.
+var ownEventDescriptions = map[string]string{
+	EventEndpointDisabled: "The webhooks app disabled a destination, after a 410 Gone or no success for its disable_after",
+	EventDeadLettered:     "A destination dead-lettered an event after its last attempt",
+	EventEmitterDropped:   "Events were dropped before JetStream stored them, counted per alerts interval",
+	AlertEndpointDisabled: "Alert for people: a destination was disabled",
+	AlertDeadLetters:      "Alert for people: one digest per destination and interval of dead-lettered events",
+	AlertEventsDropped:    "Alert for people: events were dropped before JetStream stored them",
+}
+
 // alertsEmailName is the name of the destination that sends the alert
 // e-mails.
 const alertsEmailName = "alerts_email"

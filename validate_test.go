@@ -53,6 +53,21 @@ http://127.0.0.1:9 {
 			expect: "ftp://127.0.0.1/hooks",
 		},
 		{
+			name:   "email without smtp",
+			global: "email sales {\n\t\t\tevents order.*\n\t\t\tto sales@example.com\n\t\t}",
+			expect: "configure one with the smtp global option",
+		},
+		{
+			name:   "alerts notify unknown",
+			global: "alerts {\n\t\t\tnotify team\n\t\t}",
+			expect: `notify \"team\" is not a configured destination`,
+		},
+		{
+			name:   "alerts email without smtp",
+			global: "alerts ops@example.com",
+			expect: "e-mail alerts to ops@example.com need an SMTP server",
+		},
+		{
 			name:   "two endpoints with one name",
 			global: "endpoint orders http://127.0.0.1/a {\n\t\t\tevents order.*\n\t\t}\n\t\tendpoint orders http://127.0.0.1/b {\n\t\t\tevents order.*\n\t\t}",
 			expect: `\"orders\"`, // quotes are escaped in the JSON log
