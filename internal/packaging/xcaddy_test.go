@@ -32,6 +32,9 @@ const (
 // xcaddy, and checks the binary: the Caddy version, the plugin's modules,
 // and a delivery of the demo config.
 func TestXcaddyBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short skips the integration tests, and this one builds Caddy with xcaddy")
+	}
 	goBin := requireGo(t)
 	root := repoRoot(t)
 	xcaddy := installXcaddy(t, goBin)
