@@ -327,7 +327,7 @@ func changeState(change func(*delivery.Store, context.Context, string) (delivery
 		}
 		state, err := change(app.store, ctx, e.Name)
 		if errors.Is(err, delivery.ErrEndpointDisabled) {
-			return apiError(http.StatusConflict, fmt.Sprintf("destination %q is disabled (%s): POST /webhooks/destinations/%s/enable enables it", e.Name, state.Reason, e.Name))
+			return apiError(http.StatusConflict, fmt.Sprintf("destination %q is disabled (%s): enable it with POST /webhooks/destinations/%s/enable or caddy webhooks enable %s", e.Name, state.Reason, e.Name, e.Name))
 		}
 		if err != nil {
 			return internalError(err)

@@ -178,7 +178,7 @@ func TestCapturePlanTemplateNeeds(t *testing.T) {
 	}
 }
 
-func TestCaptureInvalidConfig(t *testing.T) {
+func TestRuleInvalidConfig(t *testing.T) {
 	tests := []struct {
 		name, config, wantErr string
 	}{
@@ -186,6 +186,7 @@ func TestCaptureInvalidConfig(t *testing.T) {
 		{"max_body negative", `{"event": "a.b", "capture": {"max_body": -1}}`, "invalid capture max_body -1"},
 		{"bad header name", `{"event": "a.b", "capture": {"request_headers": ["X Tenant"]}}`, `invalid header field name "X Tenant"`},
 		{"bad template", `{"event": "a.b", "payload": "{webhook.response.body.id"}`, ""},
+		{"reserved event type", `{"event": "webhooks.endpoint.disabled"}`, `event type "webhooks.endpoint.disabled" starts with webhooks., which is reserved`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -107,6 +108,9 @@ func (rule *Rule) provision(ctx caddy.Context) error {
 func (rule *Rule) validate() error {
 	if err := emitter.ValidateEventType(rule.Event); err != nil {
 		return err
+	}
+	if strings.HasPrefix(rule.Event, "webhooks.") {
+		return fmt.Errorf("event type %q starts with webhooks., which is reserved for the events of the webhooks app itself: choose another first token", rule.Event)
 	}
 	if rule.Response != nil {
 		for _, code := range rule.Response.StatusCode {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,13 @@ func newAdminClient(cmd *cobra.Command) (*adminClient, error) {
 	resolved, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
 	if err != nil {
 		return nil, fmt.Errorf("determining the admin API address: %w", err)
+	}
+	// caddycmd.AdminAPIRequest takes a network address, and with a URL it
+	// fails with the unhelpful "http: no Host in request URL".
+	for _, scheme := range []string{"http://", "https://"} {
+		if strings.HasPrefix(strings.ToLower(resolved), scheme) {
+			return nil, fmt.Errorf("invalid admin API address %q: give host:port such as localhost:2019, or unix//path/to/admin.sock, without %s", resolved, scheme)
+		}
 	}
 	return &adminClient{address: resolved}, nil
 }
@@ -154,10 +162,14 @@ func parseAdminError(err error) *apiError {
 	return &apiError{StatusCode: status, Message: cleanCell(truncate(body, 200)), plain: true}
 }
 
-// truncate shortens s to at most n bytes, marking the cut with "...".
+// truncate shortens s to at most n bytes, marking the cut with "...". The
+// cut never splits a UTF-8 sequence.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }

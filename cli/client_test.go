@@ -68,6 +68,22 @@ func TestAdminAddressUnixSocket(t *testing.T) {
 	}
 }
 
+func TestAdminAddressRejectsURL(t *testing.T) {
+	admin := newFakeAdmin(t)
+	for _, address := range []string{"http://" + admin.address(), "HTTPS://localhost:2019"} {
+		res := runCLI(t, "", "destinations", "--address", address)
+		if res.err == nil {
+			t.Fatalf("--address %s: expected an error", address)
+		}
+		if want := `invalid admin API address "` + address + `": give host:port`; !strings.Contains(res.err.Error(), want) {
+			t.Errorf("--address %s: error %q lacks %q", address, res.err, want)
+		}
+	}
+	if got := len(admin.recorded()); got != 0 {
+		t.Errorf("got %d requests, want none", got)
+	}
+}
+
 func TestAdminUnreachable(t *testing.T) {
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

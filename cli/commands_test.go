@@ -64,10 +64,10 @@ func TestAdminSubcommands(t *testing.T) {
 		},
 		{
 			name:      "events_cursor",
-			args:      []string{"events", "--cursor", "c2VxOjEwNDA", "--since", "3d"},
+			args:      []string{"events", "--cursor", "djE6MTA0MQ", "--since", "3d"},
 			responses: []cannedResponse{file("events_page2.json")},
 			requests: []recordedRequest{get("/webhooks/events", url.Values{
-				"cursor": {"c2VxOjEwNDA"},
+				"cursor": {"djE6MTA0MQ"},
 				"since":  {"2026-12-01T20:00:00.000Z"},
 			})},
 		},
@@ -77,7 +77,7 @@ func TestAdminSubcommands(t *testing.T) {
 			responses: []cannedResponse{file("events_page1.json"), file("events_page2.json")},
 			requests: []recordedRequest{
 				get("/webhooks/events", url.Values{"limit": {"2"}}),
-				get("/webhooks/events", url.Values{"limit": {"2"}, "cursor": {"c2VxOjEwNDA"}}),
+				get("/webhooks/events", url.Values{"limit": {"2"}, "cursor": {"djE6MTA0MQ"}}),
 			},
 		},
 		{
@@ -198,7 +198,7 @@ func TestAdminErrors(t *testing.T) {
 			name: "error_400",
 			args: []string{"events", "--outcome", "failed"},
 			responses: []cannedResponse{{Status: http.StatusBadRequest,
-				Body: `{"error":"invalid outcome \"failed\": use success, retry, dead_letter, disabled or pending"}` + "\n"}},
+				Body: `{"error":"invalid outcome \"failed\": use success, retry, dead_letter, disabled, pending"}` + "\n"}},
 			requests: []recordedRequest{{Method: http.MethodGet, Path: "/webhooks/events", Query: url.Values{"outcome": {"failed"}}}},
 			wantErr:  true,
 		},
@@ -206,7 +206,7 @@ func TestAdminErrors(t *testing.T) {
 			name: "error_404_json",
 			args: []string{"event", "01JE7XK9Q4M5T2V8B6N3C1D0FZ", "--json"},
 			responses: []cannedResponse{{Status: http.StatusNotFound,
-				Body: `{"error":"unknown event \"01JE7XK9Q4M5T2V8B6N3C1D0FZ\": it is older than the event retention or was never stored"}`}},
+				Body: `{"error":"unknown event \"01JE7XK9Q4M5T2V8B6N3C1D0FZ\": it may have expired after the retention of events (7d); GET /webhooks/events lists the stored ones"}`}},
 			requests: []recordedRequest{{Method: http.MethodGet, Path: "/webhooks/events/01JE7XK9Q4M5T2V8B6N3C1D0FZ", Query: url.Values{}}},
 			wantErr:  true,
 		},
@@ -236,7 +236,7 @@ func TestAdminErrors(t *testing.T) {
 			},
 			requests: []recordedRequest{
 				{Method: http.MethodGet, Path: "/webhooks/dead", Query: url.Values{}},
-				{Method: http.MethodGet, Path: "/webhooks/dead", Query: url.Values{"cursor": {"ZGVhZDo4"}}},
+				{Method: http.MethodGet, Path: "/webhooks/dead", Query: url.Values{"cursor": {"djE6Nw"}}},
 			},
 			wantErr: true,
 		},

@@ -23,7 +23,8 @@ func deadCommand() *cobra.Command {
 		Long: `
 Lists the dead letters: events whose last attempt at a destination failed. Each
 stays until 'caddy webhooks replay NAME --dead' delivers it again or
-'caddy webhooks purge-dead' deletes it. The --json output includes payloads.
+'caddy webhooks purge-dead' deletes it. The --json output includes payloads,
+and 'caddy webhooks event ID' shows what the receiver responded.
 `,
 		Args: argNames(nil),
 		RunE: runDead,

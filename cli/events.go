@@ -65,7 +65,8 @@ func eventsCommand(now func() time.Time) *cobra.Command {
 		Short: "Lists stored events, newest first",
 		Long: `
 Lists the stored events, newest first, with each destination's outcome and, in
-parentheses, its number of attempts so far.
+parentheses, its number of attempts so far, counting those of copies that
+redeliver and replay made.
 
 --type takes an event type or a NATS subject pattern such as order.* (one
 token) or order.> (the rest). --outcome is one of success, retry, dead_letter,
@@ -163,8 +164,11 @@ func eventCommand() *cobra.Command {
 		Short: "Shows one event with its payload and attempts",
 		Long: `
 Shows the stored event ID: its type, time and stream sequence, its payload, and
-every delivery attempt at each destination. The attempt's response body, up to
-4 KiB, is in the --json output.
+every delivery attempt at each destination, then the start of each response
+body that a receiver sent, often its own explanation of a failure. --json
+shows the whole stored body, up to 4 KiB. An attempt marked "(copy)"
+delivered a copy that redeliver or replay made, and a copy's attempts count
+from 1 again.
 `,
 		Args: argNames([]string{"ID"}),
 		RunE: runEvent,
@@ -214,9 +218,51 @@ func writeEventDetail(w io.Writer, ev eventDetail) error {
 	t := newTable(w, "DESTINATION", "ATTEMPT", "TIME", "OUTCOME", "STATUS", "DURATION", "NEXT ATTEMPT", "ERROR")
 	for _, name := range sortedKeys(ev.Attempts) {
 		for _, a := range ev.Attempts[name] {
-			t.row(name, fmt.Sprint(a.Attempt), formatTime(a.Time), a.Outcome, formatStatus(a.StatusCode),
+			t.row(name, attemptNumber(ev, a), formatTime(a.Time), a.Outcome, formatStatus(a.StatusCode),
 				formatDurationMS(a.DurationMS), formatTime(a.NextAttempt), attemptError(a.ErrorClass, a.Error))
 		}
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return writeResponses(w, ev)
+}
+
+// attemptNumber formats the attempt's number, marked "(copy)" when the
+// attempt delivered a copy that redeliver or replay made. A copy is a message
+// of its own, so its stream sequence differs from the event's, and its
+// attempts count from 1 again.
+func attemptNumber(ev eventDetail, a delivery.AttemptRecord) string {
+	if a.StreamSequence != 0 && a.StreamSequence != ev.StreamSequence {
+		return fmt.Sprintf("%d (copy)", a.Attempt)
+	}
+	return fmt.Sprint(a.Attempt)
+}
+
+// responseSnippetBytes bounds the response body shown per attempt in the
+// table output. The attempt log stores up to 4 KiB, all of it in --json.
+const responseSnippetBytes = 200
+
+// writeResponses prints the start of each response body in the attempt
+// log, which is often the receiver's own explanation of a failure. Attempts
+// without a body are left out, and so is the section when none has one.
+func writeResponses(w io.Writer, ev eventDetail) error {
+	var rows [][]string
+	for _, name := range sortedKeys(ev.Attempts) {
+		for _, a := range ev.Attempts[name] {
+			if strings.TrimSpace(a.Response) == "" {
+				continue
+			}
+			rows = append(rows, []string{name, attemptNumber(ev, a), formatStatus(a.StatusCode), truncate(a.Response, responseSnippetBytes)})
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nresponse bodies (up to %d bytes each, --json shows up to 4 KiB):\n", responseSnippetBytes)
+	t := newTable(w, "DESTINATION", "ATTEMPT", "STATUS", "BODY")
+	for _, row := range rows {
+		t.row(row...)
 	}
 	return t.flush()
 }
@@ -317,7 +363,10 @@ func eventTypesCommand() *cobra.Command {
 		Long: `
 Lists the event types that the configured rules emit: the sites and number of
 rules that emit each, the destinations that subscribe to it, how many events
-of it are stored, delivered and dead-lettered, and its description.
+of it are stored, delivered and dead-lettered, and its description. The types
+of the events that the app publishes itself, such as
+webhooks.event.dead_lettered, are listed with 0 rules. DELIVERED counts every
+successful delivery, a copy from redeliver or replay too.
 `,
 		Args: argNames(nil),
 		RunE: runEventTypes,

@@ -29,6 +29,9 @@ func TestFormatHelpers(t *testing.T) {
 		{"cell control", cleanCell("a\tb\nc\x1b[31m"), "a b c [31m"},
 		{"cell empty", cleanCell(""), "-"},
 		{"text keeps lines", cleanText("a\nb\u009bc"), "a\nb c"},
+		{"truncate short", truncate("abc", 3), "abc"},
+		{"truncate ascii", truncate("abcdef", 3), "abc..."},
+		{"truncate keeps runes whole", truncate("aé€", 4), "aé..."},
 		{"outcomes sorted", formatOutcomes(map[string]destinationOutcome{
 			"sales": {Outcome: "pending"}, "orders": {Outcome: "retry", Attempts: 3},
 		}), "orders=retry(3) sales=pending(0)"},

@@ -265,10 +265,11 @@ func noMatchError(input verifyInput) error {
 		}
 	}
 
-	reason := fmt.Sprintf("no signature matches: checked %d v1 signatures against %d secrets and %d v1a signatures against %d public keys",
-		v1, len(input.secrets), v1a, len(input.publicKeys))
+	reason := fmt.Sprintf("no signature matches: checked %s against %s and %s against %s",
+		countNoun(v1, "v1 signature", "v1 signatures"), countNoun(len(input.secrets), "secret", "secrets"),
+		countNoun(v1a, "v1a signature", "v1a signatures"), countNoun(len(input.publicKeys), "public key", "public keys"))
 	if other > 0 {
-		reason += fmt.Sprintf(", and skipped %d signatures of other versions", other)
+		reason += fmt.Sprintf(", and skipped %s of other versions", countNoun(other, "signature", "signatures"))
 	}
 	var hints []string
 	if v1 > 0 && len(input.secrets) == 0 {

@@ -148,7 +148,7 @@ func TestVerifyRejects(t *testing.T) {
 		{
 			name: "tampered body", keys: []string{"--secret", verifySecret},
 			timestamp: timestamp, signature: hmacSignature, body: tamperedBody,
-			wantErr: []string{"no signature matches: checked 1 v1 signatures against 1 secrets and 0 v1a signatures against 0 public keys"},
+			wantErr: []string{"no signature matches: checked 1 v1 signature against 1 secret and 0 v1a signatures against 0 public keys"},
 		},
 		{
 			name: "tampered timestamp", keys: []string{"--secret", verifySecret},
@@ -163,7 +163,7 @@ func TestVerifyRejects(t *testing.T) {
 		{
 			name: "tampered ed25519 body", keys: []string{"--public-key", publicKey},
 			timestamp: timestamp, signature: edSignature, body: tamperedBody,
-			wantErr: []string{"checked 0 v1 signatures against 0 secrets and 1 v1a signatures against 1 public keys"},
+			wantErr: []string{"checked 0 v1 signatures against 0 secrets and 1 v1a signature against 1 public key"},
 		},
 		{
 			name: "wrong public key", keys: []string{"--public-key", otherPublicKey},

@@ -687,8 +687,11 @@ func ValidateEndpoints(endpoints []*Endpoint) error {
 }
 
 // DisplayURL returns the endpoint URL without user info, query and
-// fragment, which may carry credentials, for logs and the admin API. For
-// an e-mail destination it is a mailto URL of its recipients.
+// fragment, which may carry credentials, for logs and the admin API. Chat
+// services put the webhook's token in the path (Slack's
+// /services/T…/B…/<token>, Discord's /api/webhooks/<id>/<token>, an ntfy
+// topic), so a chat destination shows only its scheme and host. For an
+// e-mail destination it is a mailto URL of its recipients.
 func (e *Endpoint) DisplayURL() string {
 	if e.Email != nil {
 		return "mailto:" + strings.Join(append(slices.Clone(e.Email.To), e.Email.Cc...), ",")
@@ -696,6 +699,9 @@ func (e *Endpoint) DisplayURL() string {
 	u, err := url.Parse(e.URL)
 	if err != nil {
 		return ""
+	}
+	if isChatFormat(e.Format) {
+		return u.Scheme + "://" + u.Host + "/…"
 	}
 	return redactedTarget(u)
 }
