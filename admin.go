@@ -90,6 +90,21 @@ var adminRoutes = []adminRoute{
 	{[]string{"dead"}, map[string]adminHandler{http.MethodGet: listDeadLetters}},
 	{[]string{"dead", "*"}, map[string]adminHandler{http.MethodDelete: purgeDeadLetters}},
 	{[]string{"dead", "*", "*"}, map[string]adminHandler{http.MethodDelete: deleteDeadLetter}},
+	{[]string{"broker"}, map[string]adminHandler{http.MethodGet: getBroker}},
+}
+
+// getBroker shows the state of the NATS connection: the mode, whether it
+// is connected and since when not, reconnects, replicas and the events
+// waiting in the emitter's queue.
+func getBroker(_ context.Context, w http.ResponseWriter, r *http.Request, app *App, _ []string) error {
+	if err := checkQuery(r, nil); err != nil {
+		return err
+	}
+	state, ok := app.BrokerState()
+	if !ok {
+		return apiError(http.StatusServiceUnavailable, "the webhooks app has no broker yet: retry once it has started")
+	}
+	return writeJSON(w, http.StatusOK, state)
 }
 
 // serveAdmin finds the route of a request and runs its handler on the

@@ -302,6 +302,7 @@ func TestAdminAPI(t *testing.T) {
 	t.Run("redeliver replay since and test event", func(t *testing.T) { s.t = t; testAdminResend(s) })
 	t.Run("event types", func(t *testing.T) { s.t = t; testAdminEventTypes(s) })
 	t.Run("reload", func(t *testing.T) { s.t = t; testAdminReload(s) })
+	t.Run("broker", func(t *testing.T) { s.t = t; testAdminBroker(s) })
 }
 
 func testAdminDestinations(s *adminSite) {
@@ -787,4 +788,24 @@ func testAdminReload(s *adminSite) {
 	}
 	s.callJSON(http.MethodPost, "/webhooks/destinations/extra/test", "", http.StatusAccepted, &test)
 	waitDeliveries(s.t, extra, []string{test.EventID}, 1)
+}
+
+func testAdminBroker(s *adminSite) {
+	var state struct {
+		Mode          string `json:"mode"`
+		Connected     bool   `json:"connected"`
+		Status        string `json:"status"`
+		Replicas      int    `json:"replicas"`
+		PendingEvents *int   `json:"pending_events"`
+	}
+	s.callJSON(http.MethodGet, "/webhooks/broker", "", http.StatusOK, &state)
+	if state.Mode != "embedded" || !state.Connected || state.Status != "CONNECTED" || state.Replicas != 1 {
+		s.t.Errorf("broker state %+v, want a connected embedded broker with 1 replica", state)
+	}
+	if state.PendingEvents == nil {
+		s.t.Error("broker state has no pending_events")
+	}
+	if status, data := s.call(http.MethodPost, "/webhooks/broker", ""); status != http.StatusMethodNotAllowed {
+		s.t.Errorf("POST /webhooks/broker: status %d (%s), want 405", status, data)
+	}
 }

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddycf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddy-webhooks/caddy-webhooks/alerts"
@@ -101,6 +103,10 @@ type App struct {
 	// reports that itself.
 	publisher atomic.Pointer[emitter.Publisher]
 
+	// runningBroker is the broker between Start and Stop, for BrokerState,
+	// which admin requests call on other goroutines.
+	runningBroker atomic.Pointer[emitter.Broker]
+
 	// early holds events emitted before Start, because Caddy starts its apps
 	// in random order and the HTTP app may serve requests first.
 	mu    sync.Mutex
@@ -168,7 +174,31 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	registerMetrics(ctx, a.logger)
 	registerStatusMetrics(ctx, a.logger)
+	registerBrokerMetrics(ctx, a.logger)
 	return nil
+}
+
+// registerBrokerMetrics adds the gauge caddy_webhooks_broker_connected to
+// the registry of the config being loaded.
+func registerBrokerMetrics(ctx caddy.Context, logger *zap.Logger) {
+	registry := ctx.GetMetricsRegistry()
+	if registry == nil {
+		return
+	}
+	var already prometheus.AlreadyRegisteredError
+	if err := registry.Register(emitter.BrokerConnected); err != nil && !errors.As(err, &already) {
+		logger.Warn("webhooks broker metric is not available", zap.Error(err))
+	}
+}
+
+// BrokerState returns the state of the app's broker connection, and false
+// while the app is not started.
+func (a *App) BrokerState() (emitter.BrokerState, bool) {
+	broker := a.runningBroker.Load()
+	if broker == nil {
+		return emitter.BrokerState{}, false
+	}
+	return broker.State(), true
 }
 
 // Validate checks the config.
@@ -234,7 +264,7 @@ func (a *App) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.NATS.StartTimeout))
 	defer cancel()
 
-	if err := emitter.EnsureStreams(ctx, broker.JetStream(), a.Retention.StreamOptions()); err != nil {
+	if err := broker.EnsureStreams(ctx, a.Retention.StreamOptions()); err != nil {
 		_ = broker.Release()
 		return err
 	}
@@ -244,16 +274,16 @@ func (a *App) Start() error {
 		return err
 	}
 
-	running := runningOn(a.NATS.StoreDir)
+	running := runningOn(a.NATS.BrokerKey())
 	alerter := a.startAlerter()
 	workers, err := delivery.Start(ctx, broker.JetStream(), a.Endpoints, delivery.Options{
 		Logger:      a.logger,
 		Hooks:       alerter.hooks(),
-		RemoveStale: running == nil,
+		RemoveStale: running == nil && a.NATS.RemovesStaleConsumers(),
 	})
 	if err != nil {
 		alerter.stop()
-		if running != nil {
+		if running != nil && a.NATS.RemovesStaleConsumers() {
 			a.reconcileFor(broker, running)
 		}
 		_ = broker.Release()
@@ -261,6 +291,7 @@ func (a *App) Start() error {
 	}
 
 	a.broker = broker
+	a.runningBroker.Store(broker)
 	a.workers = workers
 	a.alerter = alerter
 	a.store = store
@@ -296,7 +327,7 @@ func (a *App) startPublishing(p *emitter.Publisher) {
 // holding up the reload.
 func (a *App) Stop() error {
 	removeRunning(a)
-	survivor := runningOn(a.NATS.StoreDir)
+	survivor := runningOn(a.NATS.BrokerKey())
 
 	if a.workers != nil {
 		if survivor != nil {
@@ -317,7 +348,13 @@ func (a *App) Stop() error {
 	}
 	broker := a.broker
 	a.broker = nil
-	if survivor != nil {
+	a.runningBroker.Store(nil)
+	// On a shared broker, Reconcile would also delete the consumers that
+	// other Caddy instances need, so there the survivor's Start, which
+	// created and updated its own consumers, has to do.
+	// TODO: after a failed reload on a shared broker, the consumers that
+	// the failed config created or changed stay as it left them.
+	if survivor != nil && a.NATS.RemovesStaleConsumers() {
 		a.reconcileFor(broker, survivor)
 	}
 
@@ -404,13 +441,13 @@ func removeRunning(a *App) {
 	running = slices.DeleteFunc(running, func(other *App) bool { return other == a })
 }
 
-// runningOn returns the most recently started app whose broker keeps its
-// store in storeDir, or nil if there is none.
-func runningOn(storeDir string) *App {
+// runningOn returns the most recently started app whose broker has the
+// key brokerKey (see emitter.Config.BrokerKey), or nil if there is none.
+func runningOn(brokerKey string) *App {
 	runningMu.Lock()
 	defer runningMu.Unlock()
 	for i := len(running) - 1; i >= 0; i-- {
-		if running[i].NATS.StoreDir == storeDir {
+		if running[i].NATS.BrokerKey() == brokerKey {
 			return running[i]
 		}
 	}

@@ -44,6 +44,22 @@ type Options struct {
 //			queue_size    <count>
 //			start_timeout <duration>
 //			drain_timeout <duration>
+//			replicas      <count>
+//			remove_stale_consumers
+//			server_name   <name>
+//			cluster <name> {
+//				listen <host:port>
+//				routes <nats-route://host:port...>
+//			}
+//		}
+//		nats <nats://host:port...> {
+//			credentials <file> | nkey <seed file> | user <name> + password <password>
+//			tls {
+//				ca                 <pem file...>
+//				client_certificate <cert file> <key file>
+//			}
+//			replicas, remove_stale_consumers, retention, queue_size,
+//			start_timeout, drain_timeout as for embedded
 //		}
 //		retention {
 //			events   <duration>
@@ -242,43 +258,163 @@ func allowHostsArgs(d *caddycf.Dispenser, where string) ([]string, error) {
 	return entries, nil
 }
 
+// parseNATS parses `nats embedded { ... }` or `nats <url...> { ... }`.
 func parseNATS(d *caddycf.Dispenser) (*emitter.Config, error) {
-	if !d.NextArg() {
-		return nil, d.Err("'nats' needs a mode: 'nats embedded'")
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Err("'nats' needs a mode: 'nats embedded', or the URLs of a NATS cluster such as 'nats nats://nats-1:4222'")
 	}
-	if mode := d.Val(); mode != "embedded" {
-		return nil, d.Errf("unsupported nats mode %q: only 'embedded' is available in this version", mode)
-	}
-	if d.NextArg() {
-		return nil, d.Errf("unexpected argument %q after 'nats embedded'", d.Val())
+	cfg := new(emitter.Config)
+	mode := "nats embedded"
+	if args[0] == "embedded" {
+		if len(args) > 1 {
+			return nil, d.Errf("unexpected argument %q after 'nats embedded'", args[1])
+		}
+	} else {
+		for _, arg := range args {
+			if !strings.Contains(arg, "://") {
+				return nil, d.Errf("unsupported nats mode %q: use 'embedded' or NATS URLs such as nats://nats-1:4222", arg)
+			}
+		}
+		cfg.URLs = args
+		mode = "nats <url>"
 	}
 
-	cfg := new(emitter.Config)
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		if seen[d.Val()] {
-			return nil, d.Errf("%q is set twice in 'nats embedded': keep one", d.Val())
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("%q is set twice in '%s': keep one", name, mode)
 		}
-		seen[d.Val()] = true
-
-		var err error
-		switch d.Val() {
-		case "store_dir":
-			cfg.StoreDir, err = singleArg(d)
-		case "retention":
-			cfg.Retention, err = durationArg(d)
-		case "queue_size":
-			cfg.QueueSize, err = countArg(d)
-		case "start_timeout":
-			cfg.StartTimeout, err = durationArg(d)
-		case "drain_timeout":
-			cfg.DrainTimeout, err = durationArg(d)
-		default:
-			return nil, d.Errf("unrecognized nats subdirective %q: expected store_dir, retention, queue_size, start_timeout or drain_timeout", d.Val())
-		}
-		if err != nil {
+		seen[name] = true
+		if err := checkNATSSetting(d, name, cfg.External()); err != nil {
 			return nil, err
 		}
+		if err := parseNATSSetting(d, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// Settings that only one kind of broker has.
+var (
+	embeddedOnlySettings = map[string]bool{"store_dir": true, "cluster": true, "server_name": true}
+	externalOnlySettings = map[string]bool{"credentials": true, "nkey": true, "user": true, "password": true, "tls": true}
+)
+
+// checkNATSSetting rejects a setting that the chosen kind of broker does
+// not have, naming the alternative.
+func checkNATSSetting(d *caddycf.Dispenser, name string, external bool) error {
+	switch {
+	case external && embeddedOnlySettings[name]:
+		return d.Errf("%q configures the embedded server and does not apply with NATS URLs: remove it, or use 'nats embedded'", name)
+	case !external && externalOnlySettings[name]:
+		return d.Errf("%q configures the connection to a NATS cluster and does not apply to 'nats embedded': remove it, or give NATS URLs instead of 'embedded'", name)
+	}
+	return nil
+}
+
+// parseNATSSetting parses one line of the nats block into cfg.
+func parseNATSSetting(d *caddycf.Dispenser, cfg *emitter.Config) error {
+	var err error
+	switch d.Val() {
+	case "store_dir":
+		cfg.StoreDir, err = singleArg(d)
+	case "retention":
+		cfg.Retention, err = durationArg(d)
+	case "queue_size":
+		cfg.QueueSize, err = countArg(d)
+	case "start_timeout":
+		cfg.StartTimeout, err = durationArg(d)
+	case "drain_timeout":
+		cfg.DrainTimeout, err = durationArg(d)
+	case "replicas":
+		cfg.Replicas, err = countArg(d)
+	case "remove_stale_consumers":
+		cfg.RemoveStaleConsumers, err = flag(d)
+	case "server_name":
+		cfg.ServerName, err = singleArg(d)
+	case "cluster":
+		cfg.Cluster, err = parseCluster(d)
+	case "credentials":
+		cfg.Credentials, err = singleArg(d)
+	case "nkey":
+		cfg.NKey, err = singleArg(d)
+	case "user":
+		cfg.User, err = singleArg(d)
+	case "password":
+		cfg.Password, err = singleArg(d)
+	case "tls":
+		cfg.TLS, err = parseNATSTLS(d)
+	default:
+		return d.Errf("unrecognized nats subdirective %q: expected store_dir, retention, queue_size, start_timeout, drain_timeout, replicas, remove_stale_consumers, cluster and server_name (embedded), or credentials, nkey, user, password and tls (with URLs)", d.Val())
+	}
+	return err
+}
+
+// parseCluster parses `cluster <name> { listen <addr>; routes <url...> }`.
+// routes may repeat and adds up.
+func parseCluster(d *caddycf.Dispenser) (*emitter.Cluster, error) {
+	cluster := new(emitter.Cluster)
+	if !d.AllArgs(&cluster.Name) {
+		return nil, d.Err("'cluster' needs exactly one name, the same on every instance, such as 'cluster webhooks'")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "listen":
+			if cluster.Listen != "" {
+				return nil, d.Err("'listen' is set twice in 'cluster': keep one")
+			}
+			listen, err := singleArg(d)
+			if err != nil {
+				return nil, err
+			}
+			cluster.Listen = listen
+		case "routes":
+			routes := d.RemainingArgs()
+			if len(routes) == 0 {
+				return nil, d.Err("'routes' needs at least one URL, such as nats-route://10.0.0.2:6222")
+			}
+			cluster.Routes = append(cluster.Routes, routes...)
+		default:
+			return nil, d.Errf("unrecognized cluster subdirective %q: expected listen or routes", d.Val())
+		}
+	}
+	if cluster.Listen == "" {
+		return nil, d.Errf("cluster %q needs 'listen <host:port>', the address the other servers connect to", cluster.Name)
+	}
+	return cluster, nil
+}
+
+// parseNATSTLS parses the tls block of a connection to NATS URLs. ca may
+// repeat and adds up.
+func parseNATSTLS(d *caddycf.Dispenser) (*emitter.ClientTLS, error) {
+	if d.NextArg() {
+		return nil, d.Errf("unexpected argument %q after 'tls' of nats: its settings go in a block", d.Val())
+	}
+	cfg := new(emitter.ClientTLS)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "ca":
+			files := d.RemainingArgs()
+			if len(files) == 0 {
+				return nil, d.Err("'ca' in the tls block of nats needs at least one PEM file")
+			}
+			cfg.CA = append(cfg.CA, files...)
+		case "client_certificate":
+			if cfg.ClientCertificate != "" {
+				return nil, d.Err("'client_certificate' is set twice in the tls block of nats: keep one")
+			}
+			if !d.AllArgs(&cfg.ClientCertificate, &cfg.ClientKey) {
+				return nil, d.Err("'client_certificate' in the tls block of nats needs a certificate file and a key file")
+			}
+		default:
+			return nil, d.Errf("unrecognized tls subdirective %q in nats: expected ca or client_certificate", d.Val())
+		}
+	}
+	if len(cfg.CA) == 0 && cfg.ClientCertificate == "" {
+		return nil, d.Err("the tls block of nats is empty: add ca or client_certificate, or remove it")
 	}
 	return cfg, nil
 }

@@ -259,6 +259,92 @@ func TestParseOptionsSigningKeys(t *testing.T) {
 	}
 }
 
+func TestParseNATS(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		check func(t *testing.T, got *Options)
+	}{
+		{
+			name: "external cluster",
+			input: `webhooks {
+				nats nats://10.0.0.1:4222 nats://10.0.0.2:4222 {
+					user caddy
+					password {env.NATS_PASSWORD}
+					tls {
+						ca /etc/nats/ca.pem
+						client_certificate /etc/nats/client.pem /etc/nats/client.key
+					}
+					replicas 3
+					queue_size 50000
+				}
+			}`,
+			check: func(t *testing.T, got *Options) {
+				cfg := got.NATS
+				if strings.Join(cfg.URLs, " ") != "nats://10.0.0.1:4222 nats://10.0.0.2:4222" {
+					t.Errorf("urls = %v, expected both URLs", cfg.URLs)
+				}
+				if cfg.User != "caddy" || cfg.Password != "{env.NATS_PASSWORD}" {
+					t.Errorf("user/password = %q/%q, expected caddy and the unresolved placeholder", cfg.User, cfg.Password)
+				}
+				if cfg.TLS == nil || len(cfg.TLS.CA) != 1 || cfg.TLS.ClientKey != "/etc/nats/client.key" {
+					t.Errorf("tls = %+v, expected one CA and the client key", cfg.TLS)
+				}
+				if cfg.Replicas != 3 || cfg.QueueSize != 50000 {
+					t.Errorf("replicas = %d, queue_size = %d, expected 3 and 50000", cfg.Replicas, cfg.QueueSize)
+				}
+			},
+		},
+		{
+			name:  "credentials file",
+			input: "webhooks {\n\tnats tls://nats.internal:4222 {\n\t\tcredentials /etc/nats/caddy.creds\n\t\tremove_stale_consumers\n\t}\n}",
+			check: func(t *testing.T, got *Options) {
+				if got.NATS.Credentials != "/etc/nats/caddy.creds" || !got.NATS.RemoveStaleConsumers {
+					t.Errorf("nats = %+v, expected the credentials file and remove_stale_consumers", got.NATS)
+				}
+			},
+		},
+		{
+			name: "embedded cluster",
+			input: `webhooks {
+				nats embedded {
+					server_name web-1
+					replicas 3
+					cluster webhooks {
+						listen 10.0.0.1:6222
+						routes nats-route://10.0.0.1:6222 nats-route://10.0.0.2:6222
+						routes nats-route://10.0.0.3:6222
+					}
+				}
+			}`,
+			check: func(t *testing.T, got *Options) {
+				cfg := got.NATS
+				if cfg.ServerName != "web-1" || cfg.Replicas != 3 || cfg.External() {
+					t.Errorf("nats = %+v, expected embedded web-1 with 3 replicas", cfg)
+				}
+				if cfg.Cluster == nil || cfg.Cluster.Name != "webhooks" || cfg.Cluster.Listen != "10.0.0.1:6222" {
+					t.Fatalf("cluster = %+v, expected webhooks on 10.0.0.1:6222", cfg.Cluster)
+				}
+				if len(cfg.Cluster.Routes) != 3 {
+					t.Errorf("routes = %v, expected the three routes of both lines", cfg.Cluster.Routes)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts Options
+			if err := ParseOptions(caddycf.NewTestDispenser(tt.input), &opts); err != nil {
+				t.Fatalf("ParseOptions: %v", err)
+			}
+			if opts.NATS == nil {
+				t.Fatal("nats is not set")
+			}
+			tt.check(t, &opts)
+		})
+	}
+}
+
 func TestParseOptionsErrors(t *testing.T) {
 	endpoint := func(lines string) string {
 		return "webhooks {\n\tendpoint orders http://127.0.0.1:9/hooks {\n\t\tevents order.*\n\t\tallow_private\n\t\t" + lines + "\n\t}\n}"
@@ -269,7 +355,17 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"argument after option", "webhooks extra", `unexpected argument "extra"`},
 		{"unknown option", "webhooks {\n\tqueue 5\n}", `unrecognized webhooks option "queue": expected nats, retention, endpoint, email, notify, smtp, alerts, allow_private, allow_hosts or https_only`},
 		{"nats without mode", "webhooks {\n\tnats\n}", "'nats' needs a mode"},
-		{"nats external", "webhooks {\n\tnats nats://127.0.0.1:4222\n}", `unsupported nats mode "nats://127.0.0.1:4222"`},
+		{"nats unknown mode", "webhooks {\n\tnats cluster\n}", `unsupported nats mode "cluster": use 'embedded' or NATS URLs`},
+		{"nats embedded with URL", "webhooks {\n\tnats embedded nats://127.0.0.1:4222\n}", `unexpected argument "nats://127.0.0.1:4222" after 'nats embedded'`},
+		{"nats URL with store dir", "webhooks {\n\tnats nats://127.0.0.1:4222 {\n\t\tstore_dir /tmp/x\n\t}\n}", `"store_dir" configures the embedded server`},
+		{"nats embedded with user", "webhooks {\n\tnats embedded {\n\t\tuser caddy\n\t}\n}", `"user" configures the connection to a NATS cluster`},
+		{"nats replicas zero", "webhooks {\n\tnats nats://127.0.0.1:4222 {\n\t\treplicas 0\n\t}\n}", `invalid replicas "0"`},
+		{"nats tls empty", "webhooks {\n\tnats nats://127.0.0.1:4222 {\n\t\ttls {\n\t\t}\n\t}\n}", "the tls block of nats is empty"},
+		{"nats tls key missing", "webhooks {\n\tnats nats://127.0.0.1:4222 {\n\t\ttls {\n\t\t\tclient_certificate c.pem\n\t\t}\n\t}\n}", "needs a certificate file and a key file"},
+		{"cluster without name", "webhooks {\n\tnats embedded {\n\t\tcluster {\n\t\t\tlisten :6222\n\t\t}\n\t}\n}", "'cluster' needs exactly one name"},
+		{"cluster without listen", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\troutes nats-route://127.0.0.1:6222\n\t\t}\n\t}\n}", `cluster "webhooks" needs 'listen <host:port>'`},
+		{"cluster unknown", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\tport 1\n\t\t}\n\t}\n}", `unrecognized cluster subdirective "port"`},
+		{"cluster routes empty", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\troutes\n\t\t}\n\t}\n}", "'routes' needs at least one URL"},
 		{"nats twice", "webhooks {\n\tnats embedded\n\tnats embedded\n}", "'nats' is set twice"},
 		{"nats unknown", "webhooks {\n\tnats embedded {\n\t\tport 4222\n\t}\n}", `unrecognized nats subdirective "port"`},
 		{"queue size zero", "webhooks {\n\tnats embedded {\n\t\tqueue_size 0\n\t}\n}", `invalid queue_size "0"`},

@@ -19,9 +19,11 @@ import (
 const sharedMaxPending = 1024
 
 var (
-	// brokers holds one *brokerEntry per absolute store directory. A config
-	// reload starts the new app before it stops the old one, so the count
-	// goes from 1 to 2 and back to 1 and the server keeps running.
+	// brokers holds one *brokerEntry per Config.BrokerKey: the absolute
+	// store directory of an embedded server, or the connection settings of
+	// an external cluster. A config reload starts the new app before it
+	// stops the old one, so the count goes from 1 to 2 and back to 1 and
+	// the broker keeps running.
 	brokers = caddy.NewUsagePool()
 
 	// storeLocks maps an absolute store directory to a channel of capacity
@@ -33,16 +35,22 @@ var (
 	storeLocks sync.Map
 )
 
-// Broker is the embedded NATS server with JetStream, its in-process
-// client connection and the event publisher, shared by every config that
-// uses the same store directory.
+// Broker is the NATS client connection with its event publisher, and the
+// embedded NATS server with JetStream unless the config has URLs. It is
+// shared by every config with the same BrokerKey.
 type Broker struct {
-	storeDir  string
+	key       string
+	storeDir  string // empty for an external cluster
 	logger    *zap.Logger
-	server    *server.Server
-	client    *inProcessConn
+	server    *server.Server // nil for an external cluster
+	client    *clientConn
 	js        jetstream.JetStream
 	publisher *Publisher
+
+	// mode, cluster and replicas describe the broker in State.
+	mode     string
+	cluster  string
+	replicas int
 
 	// queueSize is the capacity the publisher was created with, which
 	// cannot change while the broker runs.
@@ -55,6 +63,7 @@ type Broker struct {
 
 	// unlockStore releases the store directory's file lock, then its
 	// in-process lock. destruct calls it once the server has shut down.
+	// It is a no-op for an external cluster.
 	unlockStore func()
 }
 
@@ -68,9 +77,9 @@ func (e *brokerEntry) Destruct() error {
 	return e.broker.destruct()
 }
 
-// Acquire returns the broker for cfg.StoreDir, starting the embedded
-// server, its client connection and the publisher on first use. Call
-// Release exactly once for every successful Acquire.
+// Acquire returns the broker for cfg.BrokerKey(), starting the embedded
+// server or connecting to the external cluster, and starting the publisher,
+// on first use. Call Release exactly once for every successful Acquire.
 //
 // When the broker already runs, it is returned as it is, with two
 // changes from cfg and hooks: the publisher uses hooks from now on and a
@@ -84,7 +93,7 @@ func Acquire(cfg *Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	if cfg.StoreDir == "" || !filepath.IsAbs(cfg.StoreDir) {
+	if !cfg.External() && (cfg.StoreDir == "" || !filepath.IsAbs(cfg.StoreDir)) {
 		return nil, fmt.Errorf("acquiring NATS broker: store_dir %q is not an absolute path; call Config.Provision first", cfg.StoreDir)
 	}
 	config := *cfg
@@ -95,7 +104,7 @@ func Acquire(cfg *Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 		return nil, err
 	}
 
-	value, loaded, err := brokers.LoadOrNew(config.StoreDir, func() (caddy.Destructor, error) {
+	value, loaded, err := brokers.LoadOrNew(config.BrokerKey(), func() (caddy.Destructor, error) {
 		b, err := newBroker(config, logger, hooks)
 		if err != nil {
 			return nil, err
@@ -119,8 +128,8 @@ func (b *Broker) JetStream() jetstream.JetStream {
 	return b.js
 }
 
-// Conn returns the in-process client connection to the embedded server.
-// It stays open until the last Release.
+// Conn returns the client connection to the embedded server or the
+// external cluster. It stays open until the last Release.
 func (b *Broker) Conn() *nats.Conn {
 	return b.client.conn
 }
@@ -133,15 +142,15 @@ func (b *Broker) Publisher() *Publisher {
 // Release drops one reference. When the last reference goes, the broker
 // stops: the publisher stops accepting events and publishes what is
 // queued, bounded by DrainTimeout, then the client connection is drained
-// and closed and the server shuts down. Release returns once the server
-// has stopped.
+// and closed and the embedded server, if any, shuts down. Release returns
+// once the server has stopped.
 func (b *Broker) Release() error {
 	if b.refs.Add(-1) < 0 {
 		b.refs.Add(1)
-		return fmt.Errorf("releasing NATS broker for %q: released more times than acquired; call Release once per successful Acquire", b.storeDir)
+		return fmt.Errorf("releasing NATS broker %q: released more times than acquired; call Release once per successful Acquire", b.key)
 	}
-	if _, err := brokers.Delete(b.storeDir); err != nil {
-		return fmt.Errorf("stopping NATS broker for %q: %w", b.storeDir, err)
+	if _, err := brokers.Delete(b.key); err != nil {
+		return fmt.Errorf("stopping NATS broker %q: %w", b.key, err)
 	}
 	return nil
 }
@@ -151,6 +160,15 @@ func (b *Broker) Release() error {
 // that is still stopping on the store, while the file lock, which keeps
 // other processes out, fails at once when it is held.
 func newBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
+	if cfg.External() {
+		b, err := startExternalBroker(cfg, logger, hooks)
+		if err != nil {
+			return nil, err
+		}
+		b.unlockStore = func() {}
+		return b, nil
+	}
+
 	unlock, err := lockStore(cfg.StoreDir, time.Duration(cfg.StartTimeout))
 	if err != nil {
 		return nil, err
@@ -179,47 +197,93 @@ func newBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 func startBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 	start := time.Now()
 
-	s, err := startServer(cfg.StoreDir, time.Duration(cfg.StartTimeout), logger)
+	s, token, err := startServer(&cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 
-	client, err := connectInProcess(s, cfg.StoreDir, logger)
+	client, err := connectInProcess(s, cfg.StoreDir, token, logger)
 	if err != nil {
 		shutdownServer(s)
 		return nil, err
 	}
 
-	js, err := jetstream.New(client.conn, jetstream.WithPublishAsyncMaxPending(sharedMaxPending))
-	if err != nil {
-		client.conn.Close()
-		shutdownServer(s)
-		return nil, fmt.Errorf("creating JetStream handle for %q: %w", cfg.StoreDir, err)
-	}
-
-	publisher, err := newPublisher(client.conn, cfg, logger, hooks)
+	b, err := newBrokerOn(client, cfg, logger, hooks)
 	if err != nil {
 		client.conn.Close()
 		shutdownServer(s)
 		return nil, err
 	}
-	publisher.start()
+	b.server = s
+	b.storeDir = cfg.StoreDir
+	b.mode = ModeEmbedded
+	if cfg.Cluster != nil {
+		b.mode = ModeCluster
+		b.cluster = cfg.Cluster.Name
+	}
 
-	logger.Info("embedded NATS server started",
+	fields := []zap.Field{
 		zap.String("store_dir", cfg.StoreDir),
 		zap.String("server_name", s.Name()),
 		zap.String("nats_version", server.VERSION),
 		zap.Int("queue_size", cfg.QueueSize),
+		zap.Duration("duration", time.Since(start)),
+	}
+	if cfg.Cluster != nil {
+		fields = append(fields,
+			zap.String("cluster", cfg.Cluster.Name),
+			zap.String("cluster_listen", cfg.Cluster.Listen),
+			zap.Strings("routes", cfg.Cluster.Routes))
+	}
+	logger.Info("embedded NATS server started", fields...)
+	return b, nil
+}
+
+// startExternalBroker connects to the external cluster of cfg.URLs.
+func startExternalBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
+	start := time.Now()
+	client, err := connectExternal(&cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBrokerOn(client, cfg, logger, hooks)
+	if err != nil {
+		client.conn.Close()
+		return nil, err
+	}
+	b.mode = ModeExternal
+
+	logger.Info("connected to NATS cluster",
+		redactedURLs(&cfg),
+		zap.String("server_name", client.conn.ConnectedServerName()),
+		zap.String("server_version", client.conn.ConnectedServerVersion()),
+		zap.Int("replicas", cfg.StreamReplicas()),
+		zap.Int("queue_size", cfg.QueueSize),
 		zap.Duration("duration", time.Since(start)))
+	return b, nil
+}
+
+// newBrokerOn creates the JetStream handle and starts the publisher on an
+// open client connection.
+func newBrokerOn(client *clientConn, cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
+	js, err := jetstream.New(client.conn, jetstream.WithPublishAsyncMaxPending(sharedMaxPending))
+	if err != nil {
+		return nil, fmt.Errorf("creating JetStream handle for NATS broker %q: %w", cfg.BrokerKey(), err)
+	}
+	publisher, err := newPublisher(client.conn, cfg, logger, hooks)
+	if err != nil {
+		return nil, err
+	}
+	publisher.start()
 
 	return &Broker{
-		storeDir:  cfg.StoreDir,
+		key:       cfg.BrokerKey(),
 		logger:    logger,
-		server:    s,
 		client:    client,
 		js:        js,
 		publisher: publisher,
 		queueSize: cfg.QueueSize,
+		replicas:  cfg.StreamReplicas(),
 	}, nil
 }
 
@@ -227,9 +291,15 @@ func startBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 func (b *Broker) update(cfg Config, logger *zap.Logger, hooks Hooks) {
 	b.publisher.setHooks(hooks)
 	b.publisher.setDrainTimeout(time.Duration(cfg.DrainTimeout))
+	if cfg.Cluster != nil && (cfg.Cluster.Name != b.cluster || cfg.clusterServerName() != b.server.Name()) {
+		logger.Warn("cluster change takes effect only after Caddy restarts; config reloads keep the running server",
+			zap.String("broker", b.key),
+			zap.String("cluster", b.cluster),
+			zap.String("configured_cluster", cfg.Cluster.Name))
+	}
 	if cfg.QueueSize != b.queueSize {
 		logger.Warn("queue_size change takes effect only after Caddy restarts; config reloads keep the running publisher",
-			zap.String("store_dir", b.storeDir),
+			zap.String("broker", b.key),
 			zap.Int("queue_size", b.queueSize),
 			zap.Int("configured_queue_size", cfg.QueueSize))
 	}
@@ -243,6 +313,12 @@ func (b *Broker) destruct() error {
 
 	b.publisher.close()
 	b.client.close(b.logger)
+	if b.server == nil {
+		b.logger.Info("disconnected from NATS cluster",
+			zap.String("broker", b.key),
+			zap.Duration("duration", time.Since(start)))
+		return nil
+	}
 	b.server.Shutdown()
 	b.server.WaitForShutdown()
 

@@ -24,20 +24,76 @@ const (
 )
 
 // Config is the `nats` part of the webhooks app JSON config
-// (apps.webhooks.nats). It configures the embedded NATS server with
-// JetStream that stores events, and the publisher that feeds it.
-//
-// TODO: only the embedded server is supported; connecting to external NATS
-// servers (URLs, credentials, replicas) is not implemented yet.
+// (apps.webhooks.nats). It selects the broker that stores events: an
+// embedded NATS server with JetStream (the default), optionally clustered
+// with the embedded servers of other Caddy instances, or an existing NATS
+// cluster given by URLs. It also configures the publisher that feeds it.
 type Config struct {
+	// URLs of an existing NATS cluster with JetStream, such as
+	// `nats://nats-1:4222`. When set, Caddy connects to them instead of
+	// starting an embedded server, and store_dir, cluster and server_name
+	// must be unset. The client reconnects without limit, and while no
+	// server is reachable events wait in the queue (see queue_size).
+	// Default: none, which starts the embedded server.
+	URLs []string `json:"urls,omitempty"`
+
+	// Path of a NATS credentials file (JWT and NKey seed) for the
+	// connection to URLs. Default: none.
+	Credentials string `json:"credentials,omitempty"`
+
+	// Path of a file with an NKey seed for the connection to URLs.
+	// Default: none.
+	NKey string `json:"nkey,omitempty"`
+
+	// User name for the connection to URLs; set it with password.
+	// Default: none.
+	User string `json:"user,omitempty"`
+
+	// Password for the connection to URLs. Placeholders such as
+	// `{env.NATS_PASSWORD}` are replaced when connecting, so the secret
+	// need not be in the config. It is never logged. Default: none.
+	Password string `json:"password,omitempty"`
+
+	// TLS settings of the connection to URLs. A `tls://` URL or a
+	// server that requires TLS uses it. Default: the system's root
+	// certificates and no client certificate.
+	TLS *ClientTLS `json:"tls,omitempty"`
+
+	// Number of copies JetStream keeps of each stream and of the state
+	// bucket. It needs at least that many JetStream servers in the
+	// cluster, and 3 keeps the data available when one server is down.
+	// Changing it on existing streams needs a cluster with enough
+	// servers. Maximum: 5. Default: `1`.
+	Replicas int `json:"replicas,omitempty"`
+
+	// Cluster makes the embedded server a member of a JetStream cluster
+	// with the embedded servers of other Caddy instances. Default: none,
+	// which runs a single server.
+	Cluster *Cluster `json:"cluster,omitempty"`
+
+	// Name of the embedded server in its cluster. It must be unique in
+	// the cluster and stay the same across restarts, because JetStream
+	// identifies the servers that store replicas by name. Only with
+	// cluster. Default: the host name followed by a hash of store_dir,
+	// such as `web-1-3f9a2c41`.
+	ServerName string `json:"server_name,omitempty"`
+
+	// RemoveStaleConsumers lets a config delete the `dest_` consumers
+	// of destinations it does not have, with the events waiting in
+	// them. With URLs or cluster, other Caddy instances may share the
+	// consumers with configs of their own, so it is off unless set here:
+	// set it only when every instance runs the same destinations. The
+	// single embedded server always removes them. Default: false.
+	RemoveStaleConsumers bool `json:"remove_stale_consumers,omitempty"`
+
 	// Directory of the embedded server's JetStream store. It is created
 	// with mode 0700 if needed, and the server keeps its data under a
 	// `jetstream` subdirectory. While the server runs, Caddy holds an
 	// exclusive lock on the file `caddy-webhooks.lock` in it, so a second
 	// Caddy process configured with the same directory fails to start
 	// instead of corrupting the store. Relative paths are made absolute
-	// against the working directory. Default: `webhooks/nats` under
-	// Caddy's data directory.
+	// against the working directory. Not used with URLs. Default:
+	// `webhooks/nats` under Caddy's data directory.
 	StoreDir string `json:"store_dir,omitempty"`
 
 	// How long events stay in the WEBHOOKS_EVENTS stream. Keep it longer
@@ -67,14 +123,16 @@ type Config struct {
 // nothing and creates no directories, so `caddy validate` stays free of
 // side effects.
 func (c *Config) Provision() error {
-	if c.StoreDir == "" {
-		c.StoreDir = filepath.Join(caddy.AppDataDir(), "webhooks", "nats")
+	if !c.External() {
+		if c.StoreDir == "" {
+			c.StoreDir = filepath.Join(caddy.AppDataDir(), "webhooks", "nats")
+		}
+		abs, err := filepath.Abs(c.StoreDir)
+		if err != nil {
+			return fmt.Errorf("resolving store_dir %q: %w; set an absolute path", c.StoreDir, err)
+		}
+		c.StoreDir = abs
 	}
-	abs, err := filepath.Abs(c.StoreDir)
-	if err != nil {
-		return fmt.Errorf("resolving store_dir %q: %w; set an absolute path", c.StoreDir, err)
-	}
-	c.StoreDir = abs
 
 	if c.Retention == 0 {
 		c.Retention = caddy.Duration(DefaultEventsMaxAge)
@@ -93,8 +151,15 @@ func (c *Config) Provision() error {
 
 // Validate checks a provisioned config.
 func (c *Config) Validate() error {
-	if c.StoreDir == "" || !filepath.IsAbs(c.StoreDir) {
-		return fmt.Errorf("invalid store_dir %q: must be an absolute path; call Provision before Validate", c.StoreDir)
+	if c.External() {
+		if err := c.validateExternal(); err != nil {
+			return err
+		}
+	} else if err := c.validateEmbedded(); err != nil {
+		return err
+	}
+	if c.Replicas < 0 || c.Replicas > maxReplicas {
+		return fmt.Errorf("invalid replicas %d: must be between 1 and %d", c.Replicas, maxReplicas)
 	}
 	if time.Duration(c.Retention) < minRetention {
 		return fmt.Errorf("invalid retention %s: must be at least %s; use a duration such as '7d'",

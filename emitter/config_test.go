@@ -3,6 +3,7 @@ package emitter
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestConfigProvision(t *testing.T) {
 			if err := got.Provision(); err != nil {
 				t.Fatalf("Provision: %v", err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Provision() = %+v, want %+v", got, tt.want)
 			}
 			if err := got.Validate(); err != nil {
@@ -80,6 +81,89 @@ func TestConfigProvision(t *testing.T) {
 
 	if _, err := os.Stat(filepath.Join(dataHome, "caddy")); !os.IsNotExist(err) {
 		t.Errorf("Provision created the data directory (stat error %v)", err)
+	}
+}
+
+func TestConfigValidateExternal(t *testing.T) {
+	valid := func() Config {
+		cfg := Config{URLs: []string{"nats://127.0.0.1:4222", "tls://127.0.0.1:4223"}, Replicas: 3}
+		if err := cfg.Provision(); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr string
+	}{
+		{name: "provisioned", change: func(*Config) {}},
+		{name: "user and password", change: func(c *Config) { c.User, c.Password = "caddy", "{env.NATS_PASSWORD}" }},
+		{name: "credentials file", change: func(c *Config) { c.Credentials = "/etc/caddy/nats.creds" }},
+		{name: "store dir", change: func(c *Config) { c.StoreDir = "/var/lib/nats" }, wantErr: `store_dir "/var/lib/nats" is set with urls`},
+		{name: "cluster", change: func(c *Config) { c.Cluster = &Cluster{Name: "x", Listen: ":6222"} }, wantErr: "cluster and server_name configure the embedded server"},
+		{name: "bad scheme", change: func(c *Config) { c.URLs = []string{"http://127.0.0.1:4222"} }, wantErr: `scheme "http"`},
+		{name: "no host", change: func(c *Config) { c.URLs = []string{"nats-1:4222"} }, wantErr: `invalid NATS URL "nats-1:4222"`},
+		{name: "password hidden", change: func(c *Config) { c.URLs = []string{"http://caddy:hunter2@127.0.0.1:4222"} }, wantErr: "caddy:xxxxx@127.0.0.1"},
+		{name: "two auth methods", change: func(c *Config) { c.Credentials, c.NKey = "a.creds", "seed.nk" }, wantErr: "keep one"},
+		{name: "user without password", change: func(c *Config) { c.User = "caddy" }, wantErr: "set both or neither"},
+		{name: "certificate without key", change: func(c *Config) { c.TLS = &ClientTLS{ClientCertificate: "c.pem"} }, wantErr: "client_certificate needs its key file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := valid()
+			tt.change(&cfg)
+			err := cfg.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Validate: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Errorf("Validate accepted the config, want an error containing %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Errorf("Validate error %q does not contain %q", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Validate error %q contains the password", err)
+			}
+		})
+	}
+}
+
+func TestConfigBrokerKey(t *testing.T) {
+	a := Config{URLs: []string{"nats://127.0.0.1:4222", "nats://127.0.0.1:4223"}, User: "caddy", Password: "one"}
+	b := Config{URLs: []string{"nats://127.0.0.1:4223", "nats://127.0.0.1:4222"}, User: "caddy", Password: "one"}
+	c := Config{URLs: a.URLs, User: "caddy", Password: "two"}
+	if a.BrokerKey() != b.BrokerKey() {
+		t.Errorf("URL order changed the key: %q and %q", a.BrokerKey(), b.BrokerKey())
+	}
+	if a.BrokerKey() == c.BrokerKey() {
+		t.Errorf("a new password kept the key %q, so a reload would keep the old connection", a.BrokerKey())
+	}
+	if strings.Contains(a.BrokerKey(), "one") {
+		t.Errorf("key %q contains the password", a.BrokerKey())
+	}
+	embedded := Config{StoreDir: "/var/lib/caddy/nats"}
+	if embedded.BrokerKey() != "/var/lib/caddy/nats" {
+		t.Errorf("embedded key = %q, want the store directory", embedded.BrokerKey())
+	}
+}
+
+func TestConfigServerNameStable(t *testing.T) {
+	one := Config{StoreDir: "/var/lib/caddy/a", Cluster: &Cluster{Name: "webhooks", Listen: ":6222"}}
+	two := Config{StoreDir: "/var/lib/caddy/b", Cluster: one.Cluster}
+	if one.clusterServerName() != one.clusterServerName() {
+		t.Errorf("derived server name changes between calls")
+	}
+	if one.clusterServerName() == two.clusterServerName() {
+		t.Errorf("two store directories on one host got the same server name %q", one.clusterServerName())
+	}
+	if !validName(one.clusterServerName()) {
+		t.Errorf("derived server name %q is not a valid NATS name", one.clusterServerName())
+	}
+	named := Config{StoreDir: "/x", ServerName: "web-1", Cluster: one.Cluster}
+	if named.clusterServerName() != "web-1" {
+		t.Errorf("server name = %q, want the configured web-1", named.clusterServerName())
 	}
 }
 
@@ -106,6 +190,23 @@ func TestConfigValidate(t *testing.T) {
 		{name: "huge queue size", change: func(c *Config) { c.QueueSize = 2_000_000 }, wantErr: "queue_size 2000000"},
 		{name: "negative start timeout", change: func(c *Config) { c.StartTimeout = caddy.Duration(-time.Second) }, wantErr: "start_timeout -1s"},
 		{name: "negative drain timeout", change: func(c *Config) { c.DrainTimeout = caddy.Duration(-time.Second) }, wantErr: "drain_timeout -1s"},
+		{name: "too many replicas", change: func(c *Config) { c.URLs, c.StoreDir, c.Replicas = []string{"nats://127.0.0.1:4222"}, "", 7 }, wantErr: "replicas 7"},
+		{name: "replicas without cluster", change: func(c *Config) { c.Replicas = 3 }, wantErr: "a single embedded server keeps one copy"},
+		{name: "server name without cluster", change: func(c *Config) { c.ServerName = "web-1" }, wantErr: `server_name "web-1" is set without cluster`},
+		{name: "password without urls", change: func(c *Config) { c.User, c.Password = "caddy", "secret" }, wantErr: "set urls or remove them"},
+		{name: "cluster", change: func(c *Config) {
+			c.Cluster = &Cluster{Name: "webhooks", Listen: "127.0.0.1:6222", Routes: []string{"nats-route://127.0.0.1:6223"}}
+			c.Replicas = 3
+		}},
+		{name: "cluster name with space", change: func(c *Config) { c.Cluster = &Cluster{Name: "web hooks", Listen: "127.0.0.1:6222"} }, wantErr: `invalid cluster name "web hooks"`},
+		{name: "cluster listen without port", change: func(c *Config) { c.Cluster = &Cluster{Name: "webhooks", Listen: "127.0.0.1"} }, wantErr: `invalid cluster listen address "127.0.0.1"`},
+		{name: "cluster route scheme", change: func(c *Config) {
+			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", Routes: []string{"http://127.0.0.1:6222"}}
+		}, wantErr: `invalid cluster route "http://127.0.0.1:6222"`},
+		{name: "server name with space", change: func(c *Config) {
+			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222"}
+			c.ServerName = "web 1"
+		}, wantErr: `invalid server_name "web 1"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,155 @@
+package emitter
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Cluster makes the embedded servers of several Caddy instances one
+// JetStream cluster. Every instance lists the same routes, which may
+// include its own address.
+type Cluster struct {
+	// Name of the cluster, the same on every instance. Required.
+	Name string `json:"name,omitempty"`
+
+	// Address on which the server accepts connections from the other
+	// servers of the cluster, such as `10.0.0.1:6222`. The port must be
+	// reachable from the other instances, and only from them: routes
+	// carry every event and are neither authenticated nor encrypted.
+	// Required.
+	Listen string `json:"listen,omitempty"`
+
+	// Route URLs of the cluster's servers, such as
+	// `nats-route://10.0.0.2:6222`. Default: none, so this server waits
+	// for the others to connect to it.
+	Routes []string `json:"routes,omitempty"`
+}
+
+// validateEmbedded checks the settings of the embedded server.
+func (c *Config) validateEmbedded() error {
+	if c.StoreDir == "" || !filepath.IsAbs(c.StoreDir) {
+		return fmt.Errorf("invalid store_dir %q: must be an absolute path; call Provision before Validate", c.StoreDir)
+	}
+	if c.Credentials != "" || c.NKey != "" || c.User != "" || c.Password != "" || c.TLS != nil {
+		return errors.New("credentials, nkey, user, password and tls configure the connection to urls: set urls or remove them")
+	}
+	if c.Cluster == nil {
+		if c.ServerName != "" {
+			return fmt.Errorf("server_name %q is set without cluster: it names a cluster member, so add cluster or remove it", c.ServerName)
+		}
+		if c.Replicas > 1 {
+			return fmt.Errorf("invalid replicas %d: a single embedded server keeps one copy; add cluster or use urls", c.Replicas)
+		}
+		return nil
+	}
+	if c.ServerName != "" && !validName(c.ServerName) {
+		return fmt.Errorf("invalid server_name %q: use letters, digits, '-', '_' and '.' only", c.ServerName)
+	}
+	return c.Cluster.validate()
+}
+
+func (cl *Cluster) validate() error {
+	if !validName(cl.Name) {
+		return fmt.Errorf("invalid cluster name %q: use letters, digits, '-', '_' and '.' only", cl.Name)
+	}
+	if _, _, err := splitListen(cl.Listen); err != nil {
+		return err
+	}
+	for _, raw := range cl.Routes {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "nats-route" && u.Scheme != "nats") {
+			return fmt.Errorf("invalid cluster route %q: use the form nats-route://host:6222", redactURL(raw))
+		}
+	}
+	return nil
+}
+
+// splitListen parses the cluster listen address.
+func splitListen(listen string) (host string, port int, err error) {
+	host, portText, err := net.SplitHostPort(listen)
+	if err == nil {
+		port, err = strconv.Atoi(portText)
+	}
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("invalid cluster listen address %q: use host:port, such as 0.0.0.0:6222", listen)
+	}
+	return host, port, nil
+}
+
+// validName reports whether name is usable as a NATS server or cluster
+// name: not empty, with no spaces, wildcards or other separators.
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		ok := r == '-' || r == '_' || r == '.' ||
+			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// clusterServerName returns ServerName, or one derived from the host name
+// and the store directory. Both stay the same across restarts, and two
+// instances on one machine differ by their store directories.
+func (c *Config) clusterServerName() string {
+	if c.ServerName != "" {
+		return c.ServerName
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "caddy"
+	}
+	host = strings.Map(func(r rune) rune {
+		if validName(string(r)) {
+			return r
+		}
+		return '-'
+	}, host)
+	sum := sha256.Sum256([]byte(c.StoreDir))
+	return host + "-" + hex.EncodeToString(sum[:4])
+}
+
+// clusterOptions adds the cluster settings to opts. Routing in
+// nats-server v2.15.3 starts only after the client listener, so the server
+// listens for clients on a random loopback port, which a random token
+// keeps closed to every client but this process's own.
+func clusterOptions(opts *server.Options, cfg *Config) (token string, err error) {
+	host, port, err := splitListen(cfg.Cluster.Listen)
+	if err != nil {
+		return "", err
+	}
+	routes := server.RoutesFromStr(strings.Join(cfg.Cluster.Routes, ","))
+	if len(cfg.Cluster.Routes) > 0 && len(routes) != len(cfg.Cluster.Routes) {
+		return "", fmt.Errorf("parsing cluster routes %q: use URLs such as nats-route://host:6222", cfg.Cluster.Routes)
+	}
+
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return "", fmt.Errorf("generating the client token of the embedded server: %w", err)
+	}
+	token = hex.EncodeToString(secret)
+
+	opts.ServerName = cfg.clusterServerName()
+	opts.Cluster = server.ClusterOpts{Name: cfg.Cluster.Name, Host: host, Port: port}
+	opts.Routes = routes
+	opts.DontListen = false
+	opts.Host = "127.0.0.1"
+	opts.Port = server.RANDOM_PORT
+	opts.Authorization = token
+	return token, nil
+}

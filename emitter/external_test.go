@@ -1,0 +1,239 @@
+package emitter
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// runNATSServer starts a standalone nats-server with JetStream on
+// 127.0.0.1, as an external cluster of one, and returns it with its client
+// URL. port 0 picks a free port.
+func runNATSServer(t *testing.T, storeDir string, port int) *server.Server {
+	t.Helper()
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	s, err := server.NewServer(&server.Options{
+		ServerName: "external-1",
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		Username:   "caddy",
+		Password:   "s3cret-pass",
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		t.Fatalf("creating NATS server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("NATS server on port %d not ready after 10s", port)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func serverPort(t *testing.T, s *server.Server) int {
+	t.Helper()
+	return s.Addr().(*net.TCPAddr).Port
+}
+
+func TestExternalBrokerWaitsForOutage(t *testing.T) {
+	natsStore := t.TempDir()
+	s := runNATSServer(t, natsStore, 0)
+	port := serverPort(t, s)
+
+	t.Setenv("TEST_NATS_PASSWORD", "s3cret-pass")
+	cfg := &Config{
+		URLs:         []string{fmt.Sprintf("nats://127.0.0.1:%d", port)},
+		User:         "caddy",
+		Password:     "{env.TEST_NATS_PASSWORD}",
+		StartTimeout: caddy.Duration(20 * time.Second),
+		DrainTimeout: caddy.Duration(10 * time.Second),
+	}
+	if err := cfg.Provision(); err != nil {
+		t.Fatal(err)
+	}
+	logger, logs := observedLogger()
+	hooks := newHookRecorder()
+	b := acquire(t, cfg, logger, hooks.hooks())
+	ensureStreams(t, b)
+
+	state := b.State()
+	if state.Mode != ModeExternal || !state.Connected || state.ServerName != "external-1" {
+		t.Errorf("State() = %+v, want mode external, connected to external-1", state)
+	}
+	if got := testutil.ToFloat64(BrokerConnected); got != 1 {
+		t.Errorf("broker_connected = %v while connected, want 1", got)
+	}
+
+	for i := range 50 {
+		if err := b.Publisher().Enqueue(testEvent(fmt.Sprintf("before-%d", i))); err != nil {
+			t.Fatalf("Enqueue: %v", err)
+		}
+	}
+	waitForMessages(t, b.JetStream(), 50)
+
+	// The outage: events enqueued while the server is down wait in the
+	// queue or the reconnect buffer.
+	s.Shutdown()
+	s.WaitForShutdown()
+	waitFor(t, 10*time.Second, func() error {
+		if b.State().Connected {
+			return fmt.Errorf("still connected")
+		}
+		return nil
+	})
+	for i := range 50 {
+		if err := b.Publisher().Enqueue(testEvent(fmt.Sprintf("during-%d", i))); err != nil {
+			t.Fatalf("Enqueue during the outage: %v", err)
+		}
+	}
+	state = b.State()
+	if state.DisconnectedSince == nil || state.PendingEvents == 0 {
+		t.Errorf("State() during the outage = %+v, want disconnected_since and pending events", state)
+	}
+	if got := testutil.ToFloat64(BrokerConnected); got != 0 {
+		t.Errorf("broker_connected = %v during the outage, want 0", got)
+	}
+
+	runNATSServer(t, natsStore, port)
+	waitForMessages(t, b.JetStream(), 100)
+	stored := storedEvents(t, b.JetStream())
+	for i := range 50 {
+		if _, ok := stored[fmt.Sprintf("during-%d", i)]; !ok {
+			t.Errorf("event during-%d enqueued during the outage was not stored", i)
+		}
+	}
+	if dropped := hooks.droppedIDs(DropPublishFailed); len(dropped) > 0 {
+		t.Errorf("events dropped: %v", dropped)
+	}
+	state = b.State()
+	if !state.Connected || state.Reconnects == 0 || state.DisconnectedSince != nil {
+		t.Errorf("State() after the outage = %+v, want connected with a reconnect", state)
+	}
+
+	for _, entry := range logs.All() {
+		for _, field := range entry.Context {
+			if strings.Contains(field.String, "s3cret") {
+				t.Errorf("log %q field %s contains the password", entry.Message, field.Key)
+			}
+		}
+	}
+	if logs.FilterMessageSnippet("reconnected").Len() == 0 {
+		t.Errorf("no reconnect logged")
+	}
+}
+
+func TestExternalBrokerWrongPassword(t *testing.T) {
+	s := runNATSServer(t, t.TempDir(), 0)
+	cfg := &Config{
+		URLs:     []string{fmt.Sprintf("nats://127.0.0.1:%d", serverPort(t, s))},
+		User:     "caddy",
+		Password: "wrong-pass",
+	}
+	if err := cfg.Provision(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Acquire(cfg, nil, Hooks{})
+	if err == nil {
+		t.Fatal("Acquire with a wrong password succeeded")
+	}
+	if !strings.Contains(err.Error(), "credentials are valid") || strings.Contains(err.Error(), "wrong-pass") {
+		t.Errorf("Acquire error %q should point at the credentials without showing the password", err)
+	}
+}
+
+// TestEmbeddedClusterFormsAndReplicates runs three embedded servers of one
+// cluster in this process, each with its own store, and checks that
+// streams with three replicas work and survive one server's restart.
+func TestEmbeddedClusterFormsAndReplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-server cluster")
+	}
+	ports := []int{freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)}
+	var routes []string
+	for _, port := range ports {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", port))
+	}
+	configs := make([]*Config, 3)
+	for i, port := range ports {
+		configs[i] = &Config{
+			StoreDir:     t.TempDir(),
+			Replicas:     3,
+			Cluster:      &Cluster{Name: "webhooks-test", Listen: fmt.Sprintf("127.0.0.1:%d", port), Routes: routes},
+			StartTimeout: caddy.Duration(30 * time.Second),
+			DrainTimeout: caddy.Duration(10 * time.Second),
+		}
+		if err := configs[i].Provision(); err != nil {
+			t.Fatal(err)
+		}
+		if err := configs[i].Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	brokers := make([]*Broker, 3)
+	for i, cfg := range configs {
+		brokers[i] = acquire(t, cfg, nil, Hooks{})
+	}
+	ensureClusterStreams(t, brokers[0], 3)
+
+	state := brokers[1].State()
+	if state.Mode != ModeCluster || state.Cluster != "webhooks-test" || state.Replicas != 3 {
+		t.Errorf("State() = %+v, want mode cluster in webhooks-test with 3 replicas", state)
+	}
+	if name := brokers[2].server.Name(); name != configs[2].clusterServerName() {
+		t.Errorf("server name = %q, want the derived %q", name, configs[2].clusterServerName())
+	}
+
+	// Restarting one server under the same store keeps its name, and the
+	// cluster keeps accepting events through the others meanwhile.
+	name := brokers[2].server.Name()
+	if err := brokers[2].Release(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := brokers[0].Publisher().Enqueue(testEvent(fmt.Sprintf("e-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForMessages(t, brokers[0].JetStream(), 20)
+
+	brokers[2] = acquire(t, configs[2], nil, Hooks{})
+	if got := brokers[2].server.Name(); got != name {
+		t.Errorf("server name after restart = %q, want %q", got, name)
+	}
+	waitForMessages(t, brokers[2].JetStream(), 20)
+}
+
+// ensureClusterStreams creates the streams once the cluster has elected
+// its JetStream leader.
+func ensureClusterStreams(t *testing.T, b *Broker, replicas int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return EnsureStreams(ctx, b.JetStream(), StreamOptions{Replicas: replicas})
+	})
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,99 @@
+package emitter
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Broker modes reported by BrokerState.Mode.
+const (
+	ModeEmbedded = "embedded" // a single embedded server
+	ModeCluster  = "cluster"  // an embedded server in a cluster
+	ModeExternal = "external" // a connection to an external cluster
+)
+
+// BrokerState is a snapshot of a broker's connection for the admin API.
+type BrokerState struct {
+	// Mode is ModeEmbedded, ModeCluster or ModeExternal.
+	Mode string `json:"mode"`
+
+	// Connected is true while the client connection is up.
+	Connected bool `json:"connected"`
+
+	// Status is the client connection's status as nats.go names it, such
+	// as CONNECTED or RECONNECTING.
+	Status string `json:"status"`
+
+	// ServerName is the name of the NATS server the client is connected
+	// to, empty while disconnected.
+	ServerName string `json:"server_name,omitempty"`
+
+	// Cluster is the cluster name of an embedded server in a cluster.
+	Cluster string `json:"cluster,omitempty"`
+
+	// Replicas is the configured number of copies of each stream.
+	Replicas int `json:"replicas"`
+
+	// Reconnects counts the reconnections since the broker started.
+	Reconnects uint64 `json:"reconnects"`
+
+	// DisconnectedSince is when the connection was lost, set only while
+	// it is down.
+	DisconnectedSince *time.Time `json:"disconnected_since,omitempty"`
+
+	// PendingEvents counts the events accepted by the publisher and not
+	// yet stored by JetStream, which includes those waiting for a
+	// reconnection.
+	PendingEvents int `json:"pending_events"`
+}
+
+// State returns the current state of the broker's connection.
+func (b *Broker) State() BrokerState {
+	conn := b.client.conn
+	status := conn.Status()
+	state := BrokerState{
+		Mode:          b.mode,
+		Connected:     status == nats.CONNECTED,
+		Status:        status.String(),
+		Cluster:       b.cluster,
+		Replicas:      b.replicas,
+		Reconnects:    conn.Stats().Reconnects,
+		PendingEvents: b.publisher.Pending(),
+	}
+	if state.Connected {
+		state.ServerName = conn.ConnectedServerName()
+	}
+	if since := b.client.disconnectedAt.Load(); since != 0 && !state.Connected {
+		at := time.Unix(0, since)
+		state.DisconnectedSince = &at
+	}
+	return state
+}
+
+// BrokerConnected is the gauge caddy_webhooks_broker_connected: 1 while the
+// client connection of every running broker of this process is up, 0 while
+// one is down or no broker runs. Register it in the config's metrics
+// registry.
+var BrokerConnected = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	Namespace: "caddy",
+	Subsystem: "webhooks",
+	Name:      "broker_connected",
+	Help:      "1 while the connection to the NATS broker is up, 0 while it is down or no broker runs.",
+}, brokersConnected)
+
+func brokersConnected() float64 {
+	running, connected := 0, 0
+	brokers.Range(func(_, value any) bool {
+		running++
+		if value.(*brokerEntry).broker.client.conn.IsConnected() {
+			connected++
+		}
+		return true
+	})
+	if running == 0 || connected < running {
+		return 0
+	}
+	return 1
+}
