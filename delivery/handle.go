@@ -19,9 +19,6 @@ import (
 
 // Timings of message settlement.
 const (
-	// ackTimeout bounds the wait for JetStream to confirm an Ack.
-	ackTimeout = 5 * time.Second
-
 	// deadLetterRetryDelay is the wait before an event whose dead letter
 	// could not be stored is delivered again, to try once more.
 	deadLetterRetryDelay = time.Minute
@@ -207,20 +204,14 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, ev *event, res *
 	}
 
 	rec := newAttemptRecord(r.name, ev, res, outcome, next)
-	if err := publishAttempt(ctx, r.js, rec); err != nil {
-		r.logger.Error("storing attempt record failed",
-			zap.String("event_id", ev.id),
-			zap.String("destination", r.name),
-			zap.Int("attempt", ev.attempt),
-			zap.Error(err))
-	}
+	r.records.write(rec)
 	r.logAttempt(ev, res, outcome, delay)
 
 	r.recordHealth(ctx, ev, outcome)
 
 	switch outcome {
 	case OutcomeSuccess:
-		r.ack(ctx, msg, ev)
+		r.ack(msg, ev)
 	case OutcomeDisabled:
 		r.disableEndpoint(ctx, msg, ev)
 	case OutcomeRetry:
@@ -238,10 +229,11 @@ func (r *runner) settle(ctx context.Context, msg jetstream.Msg, ev *event, res *
 	}
 }
 
-// recordHealth counts a success and notes the endpoint's failures, which
-// may disable it (see Endpoint.DisableAfter). Test events are not counted
-// as deliveries of their type.
+// recordHealth updates the breaker, counts a success and notes the
+// endpoint's failures, which may disable it (see Endpoint.DisableAfter).
+// Test events are not counted as deliveries of their type.
 func (r *runner) recordHealth(ctx context.Context, ev *event, outcome string) {
+	r.recordBreaker(outcome)
 	now := time.Now()
 	switch outcome {
 	case OutcomeSuccess:
@@ -271,10 +263,13 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * factor)
 }
 
-func (r *runner) ack(ctx context.Context, msg jetstream.Msg, ev *event) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
-	defer cancel()
-	if err := msg.DoubleAck(ctx); err != nil {
+// ack acknowledges a delivered event without waiting for JetStream's
+// confirmation. DoubleAck would add a round trip to every delivery, and an
+// Ack that is lost only means that the event is delivered once more after
+// AckWait, which at-least-once delivery allows. Stop flushes the connection,
+// so the Acks of the last attempts are sent before it returns.
+func (r *runner) ack(msg jetstream.Msg, ev *event) {
+	if err := msg.Ack(); err != nil {
 		r.logger.Error("acknowledging delivered event failed; it may be delivered again",
 			zap.String("event_id", ev.id),
 			zap.String("destination", r.name),

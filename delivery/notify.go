@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -27,11 +28,14 @@ func mustParse(text string) *placeholder.Text {
 	return t
 }
 
-// isChatFormat reports whether format is one of the chat services'.
+// isChatFormat reports whether format is one of the chat services'. It
+// runs for every delivery, so it looks the name up without building the
+// error that chat.ParseFormat returns for other formats.
 func isChatFormat(format string) bool {
-	_, err := chat.ParseFormat(format)
-	return err == nil
+	return slices.Contains(chatFormats, chat.Format(format))
 }
+
+var chatFormats = chat.Formats()
 
 func chatFormatList() string {
 	names := make([]string, 0, len(chat.Formats()))

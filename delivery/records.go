@@ -145,13 +145,14 @@ func encodesUnchanged(payload []byte) bool {
 	return bytes.Equal(buf.Bytes(), payload)
 }
 
-// publishAttempt stores rec in the attempts stream. The message id makes a
-// repeated write of the same attempt a no-op. It includes the stream
-// sequence, so the attempts of a copy of the event are stored too.
-func publishAttempt(ctx context.Context, js jetstream.JetStream, rec AttemptRecord) error {
+// attemptMsg builds the message that stores rec in the attempts stream.
+// The message id makes a repeated write of the same attempt a no-op. It
+// includes the stream sequence, so the attempts of a copy of the event are
+// stored too.
+func attemptMsg(rec AttemptRecord) (*nats.Msg, error) {
 	subject := emitter.AttemptsSubjectPrefix + rec.Destination + "." + rec.EventID
 	msgID := rec.Destination + "." + rec.EventID + "." + strconv.FormatUint(rec.StreamSequence, 10) + "." + strconv.Itoa(rec.Attempt)
-	return publishJSON(ctx, js, subject, msgID, rec)
+	return jsonMsg(subject, msgID, rec)
 }
 
 // publishDeadLetter stores dead in the dead-letter stream, once per
@@ -160,17 +161,10 @@ func publishAttempt(ctx context.Context, js jetstream.JetStream, rec AttemptReco
 func publishDeadLetter(ctx context.Context, js jetstream.JetStream, dead DeadLetter) error {
 	subject := emitter.DeadSubjectPrefix + dead.Destination
 	msgID := dead.Destination + "." + dead.EventID + "." + strconv.FormatUint(dead.StreamSequence, 10)
-	return publishJSON(ctx, js, subject, msgID, dead)
-}
-
-func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID string, v any) error {
-	data, err := json.Marshal(v)
+	msg, err := jsonMsg(subject, msgID, dead)
 	if err != nil {
-		return fmt.Errorf("encoding record for %s: %w", subject, err)
+		return err
 	}
-	msg := nats.NewMsg(subject)
-	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	msg.Data = data
 
 	// Records are written even while the workers stop, so the caller's
 	// cancellation is ignored and only publishTimeout applies.
@@ -180,4 +174,15 @@ func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID str
 		return fmt.Errorf("publishing to %s: %w", subject, err)
 	}
 	return nil
+}
+
+func jsonMsg(subject, msgID string, v any) (*nats.Msg, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding record for %s: %w", subject, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Data = data
+	return msg, nil
 }

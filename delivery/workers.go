@@ -62,6 +62,9 @@ type Workers struct {
 	// next flush.
 	delivered *deliveredCounts
 
+	// records stores the attempt records of every runner.
+	records *recordWriter
+
 	// cancelFlush ends the loop that stores health records and counts.
 	// The final flush follows the last attempt.
 	cancelFlush   context.CancelFunc
@@ -119,12 +122,14 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 		logger:         logger,
 		js:             js,
 		delivered:      new(deliveredCounts),
+		records:        newRecordWriter(js, logger),
 		cancelFetch:    cancelFetch,
 		cancelAttempts: cancelAttempts,
 	}
 	for i, e := range endpoints {
 		r := newRunner(e, js, kv, consumers[i], logger, opts.Hooks)
 		r.delivered = w.delivered
+		r.records = w.records
 		watcher, state, err := watchState(ctx, fetchCtx, kv, e.Name)
 		if err != nil {
 			w.abort()
@@ -160,6 +165,7 @@ func (w *Workers) Drain() {
 			w.wg.Wait()
 			w.cancelAttempts()
 			w.stopFlushing()
+			w.flushSettlements()
 			w.closeIdleConnections()
 		}()
 	})
@@ -180,8 +186,25 @@ func (w *Workers) Stop(timeout time.Duration) {
 		}
 		w.cancelAttempts()
 		w.stopFlushing()
+		w.flushSettlements()
 		w.closeIdleConnections()
 	})
+}
+
+// flushSettlements waits up to publishTimeout for the attempt records
+// still unconfirmed and for the connection to send the Acks and Naks of
+// the last attempts, which the workers send without waiting.
+func (w *Workers) flushSettlements() {
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if !w.records.wait(ctx) {
+		w.logger.Warn("attempt records still unconfirmed at stop; they may be missing from the attempt log",
+			zap.Duration("timeout", publishTimeout))
+	}
+	if err := w.js.Conn().FlushWithContext(ctx); err != nil {
+		w.logger.Warn("flushing acknowledgements at stop failed; JetStream delivers the affected events again after the ack wait",
+			zap.Error(err))
+	}
 }
 
 // abort stops the workers of a Start that failed half-way.
@@ -243,8 +266,10 @@ type runner struct {
 	health       *healthTracker
 	disableAfter time.Duration
 	disabling    sync.Mutex
+	breaker      breaker
 
 	delivered *deliveredCounts
+	records   *recordWriter
 
 	// attemptCtx ends when this runner's attempts are aborted.
 	attemptCtx context.Context
@@ -333,23 +358,41 @@ func releaseDelay() time.Duration {
 	return 2 * fetchWait
 }
 
-// fetch requests one event at a time, only while a slot for an attempt is
-// free, and delivers each on its own goroutine tracked by wg. So no event
-// waits in a client buffer, where its AckWait would run, and at most
-// Concurrency attempts are in flight. It returns when fetchCtx ends.
+// fetch requests events only while slots for attempts are free, and
+// delivers each on a goroutine of a worker pool tracked by wg. Once one
+// slot is free, it takes every other free slot without blocking and
+// fetches that many events with one pull request, so the round trip is
+// shared. An event is handed to
+// its goroutine as soon as it arrives, so no event waits in a client buffer,
+// where its AckWait would run, and at most Concurrency attempts are in
+// flight. It returns when fetchCtx ends.
+//
+// A long-lived pull subscription (Consume or Messages) would save the
+// request per batch, but it keeps requesting events ahead of free slots and
+// buffers them in the client, which that rule forbids.
 func (r *runner) fetch(wg *sync.WaitGroup, fetchCtx, attemptCtx context.Context) {
+	pool := &workerPool{runner: r, wg: wg, jobs: make(chan attemptJob)}
+	defer close(pool.jobs)
+
 	failing := false
 	for {
-		if !r.gate.wait(fetchCtx) || !r.acquireSlot(fetchCtx) {
+		if !r.gate.wait(fetchCtx) || !r.waitForProbe(fetchCtx) {
+			return
+		}
+		batch, ok := r.acquireSlots(fetchCtx)
+		if !ok {
 			return
 		}
 
-		msg, err := r.consumer.Next(jetstream.FetchMaxWait(fetchWait))
-		if err != nil {
-			<-r.slots
-			if isFetchTimeout(err) {
-				continue
-			}
+		events, err := r.consumer.Fetch(batch, jetstream.FetchMaxWait(fetchWait))
+		if err == nil {
+			var received int
+			received, err = r.dispatch(pool, events, fetchCtx, attemptCtx)
+			r.releaseSlots(batch - received)
+		} else {
+			r.releaseSlots(batch)
+		}
+		if err != nil && !isFetchTimeout(err) {
 			if !failing {
 				r.logger.Warn("fetching events failed; retrying every second until it works",
 					zap.String("destination", r.name),
@@ -359,15 +402,26 @@ func (r *runner) fetch(wg *sync.WaitGroup, fetchCtx, attemptCtx context.Context)
 			sleep(fetchCtx, fetchErrorPause)
 			continue
 		}
-		if failing {
+		if failing && err == nil {
 			r.logger.Info("fetching events works again", zap.String("destination", r.name))
 			failing = false
 		}
+	}
+}
+
+// dispatch starts an attempt for each event of the batch as it arrives and
+// returns the number of events received, each of which took one slot, and
+// the error that ended the pull request, if any. A canceled fetchCtx does
+// not end the batch early, because JetStream still sends its events.
+func (r *runner) dispatch(pool *workerPool, events jetstream.MessageBatch, fetchCtx, attemptCtx context.Context) (int, error) {
+	received := 0
+	for msg := range events.Messages() {
+		received++
 
 		// A pull request still open when a reload drained this runner can
-		// bring one more event. The runner of the config now running
-		// delivers it, so it goes out with that config's URL, secrets and
-		// headers.
+		// bring more events. The runner of the config now running
+		// delivers them, so they go out with that config's URL, secrets
+		// and headers.
 		target, targetCtx := r, attemptCtx
 		if fetchCtx.Err() != nil {
 			if successor := activeRunner(r.name); successor != nil {
@@ -378,10 +432,44 @@ func (r *runner) fetch(wg *sync.WaitGroup, fetchCtx, attemptCtx context.Context)
 			<-r.slots
 			continue
 		}
-		wg.Go(func() {
-			defer func() { <-r.slots }()
-			target.handle(targetCtx, msg)
-		})
+		pool.start(attemptJob{target: target, ctx: targetCtx, msg: msg})
+	}
+	return received, events.Error()
+}
+
+// acquireSlots waits for one free slot, then takes every other free slot
+// without waiting, up to the batch size that batchLimit allows. It returns
+// the number of slots taken, or false when ctx ends first.
+func (r *runner) acquireSlots(ctx context.Context) (int, bool) {
+	if !r.acquireSlot(ctx) {
+		return 0, false
+	}
+	taken, limit := 1, r.batchLimit()
+	for taken < limit {
+		select {
+		case r.slots <- struct{}{}:
+			taken++
+		default:
+			return taken, true
+		}
+	}
+	return taken, true
+}
+
+// batchLimit returns the maximum number of events of one pull request. A
+// rate limit makes ready wait between events, so with one the batch is a
+// single event, which then never waits in the client buffer. An open
+// breaker allows a single probe.
+func (r *runner) batchLimit() int {
+	if r.limiter != nil || r.breaker.isOpen() {
+		return 1
+	}
+	return cap(r.slots)
+}
+
+func (r *runner) releaseSlots(n int) {
+	for range n {
+		<-r.slots
 	}
 }
 

@@ -188,8 +188,8 @@ func (l *publishLoop) fail(pe *pendingEvent, err error) {
 // maxRetryDelay. A success resets it.
 //
 // NOTE: retries go on for as long as the publisher runs. JetStream drops a
-// repeated Nats-Msg-Id only within the stream's duplicates window (2
-// minutes), so an event whose first attempt was stored without an
+// repeated Nats-Msg-Id only within the stream's duplicates window (30
+// seconds), so an event whose first attempt was stored without an
 // acknowledgement and retried after that window is stored twice. Both
 // copies carry the same event ID, which receivers use to deduplicate.
 func (l *publishLoop) backOff(pe *pendingEvent, err error) {

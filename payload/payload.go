@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -86,49 +88,102 @@ type Response struct {
 // names and their values, in the request and the response. A captured
 // request body appears in the request with the same rules as the response
 // body.
+//
+// Default writes the envelope in one pass, with the same bytes as
+// encoding/json with HTML escaping off: object keys in the order above,
+// map keys sorted, strings escaped as encoding/json does, and a JSON body
+// compacted while it is checked.
 func Default(x *Exchange) ([]byte, error) {
-	query := x.Request.Query
-	if query == nil {
-		query = url.Values{}
-	}
-	request := envelopeRequest{
-		Method:  x.Request.Method,
-		Host:    x.Request.Host,
-		Path:    x.Request.Path,
-		Query:   query,
-		Headers: headerObject(x.Request.Header),
-	}
+	size := envelopeBaseSize + len(x.Response.Body)
 	if x.Request.BodyCaptured {
-		request.Body, request.BodyEncoding = encodeBody(x.Request.Body, x.Request.BodyTruncated)
-		request.BodyTruncated = x.Request.BodyTruncated
+		size += len(x.Request.Body)
+	}
+	buf := make([]byte, 0, size)
+
+	buf = append(buf, `{"type":`...)
+	buf = appendJSONString(buf, x.EventType)
+	buf = append(buf, `,"timestamp":"`...)
+	buf = x.Timestamp.UTC().AppendFormat(buf, TimestampLayout)
+	buf = append(buf, `","data":{"request":{"method":`...)
+	buf = appendJSONString(buf, x.Request.Method)
+	buf = append(buf, `,"host":`...)
+	buf = appendJSONString(buf, x.Request.Host)
+	buf = append(buf, `,"path":`...)
+	buf = appendJSONString(buf, x.Request.Path)
+	buf = append(buf, `,"query":`...)
+	buf = appendValues(buf, x.Request.Query)
+	buf = appendHeaders(buf, x.Request.Header)
+	if x.Request.BodyCaptured {
+		buf = appendBody(buf, x.Request.Body, x.Request.BodyTruncated)
 	}
 
-	body, encoding := encodeBody(x.Response.Body, x.Response.BodyTruncated)
-	env := envelope{
-		Type:      x.EventType,
-		Timestamp: x.Timestamp.UTC().Format(TimestampLayout),
-		Data: envelopeData{
-			Request: request,
-			Response: envelopeResponse{
-				Status:        x.Response.Status,
-				Headers:       headerObject(x.Response.Header),
-				Body:          body,
-				BodyEncoding:  encoding,
-				BodyTruncated: x.Response.BodyTruncated,
-			},
-		},
+	buf = append(buf, `},"response":{"status":`...)
+	buf = strconv.AppendInt(buf, int64(x.Response.Status), 10)
+	buf = appendHeaders(buf, x.Response.Header)
+	buf = appendBody(buf, x.Response.Body, x.Response.BodyTruncated)
+	buf = append(buf, "}}}"...)
+	return buf, nil
+}
+
+// envelopeBaseSize is an estimate of the envelope's size without its
+// bodies, so that most envelopes need a single allocation.
+const envelopeBaseSize = 320
+
+// appendHeaders appends the "headers" member of a request or response, or
+// nothing when h has no field with a value.
+func appendHeaders(buf []byte, h http.Header) []byte {
+	headers := headerObject(h)
+	if len(headers) == 0 {
+		return buf
 	}
-	return marshal(env)
+	buf = append(buf, `,"headers":`...)
+	return appendValues(buf, headers)
+}
+
+// appendValues appends m as a JSON object with sorted keys, each value an
+// array of strings, or null for a nil slice as encoding/json writes it. A
+// nil map becomes {}.
+func appendValues(buf []byte, m map[string][]string) []byte {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+
+	buf = append(buf, '{')
+	for i, key := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, key)
+		buf = append(buf, ':')
+		values := m[key]
+		if values == nil {
+			buf = append(buf, "null"...)
+			continue
+		}
+		buf = append(buf, '[')
+		for j, v := range values {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSONString(buf, v)
+		}
+		buf = append(buf, ']')
+	}
+	return append(buf, '}')
 }
 
 // headerObject returns h with canonical field names, merging fields that
-// differ only in case and leaving out fields without values. It returns
-// nil when nothing is left, so that the envelope has no "headers".
+// differ only in case and leaving out fields without values. Merged fields
+// keep their values in the byte order of their names, so the result does
+// not depend on the order of map iteration. It returns nil when nothing is
+// left, so that the envelope has no "headers".
 func headerObject(h http.Header) map[string][]string {
 	var out map[string][]string
-	for name, values := range h {
+	add := func(name string, values []string) {
 		if len(values) == 0 {
-			continue
+			return
 		}
 		if out == nil {
 			out = make(map[string][]string, len(h))
@@ -136,37 +191,33 @@ func headerObject(h http.Header) map[string][]string {
 		canonical := http.CanonicalHeaderKey(name)
 		out[canonical] = append(out[canonical], values...)
 	}
+
+	if !hasNonCanonicalName(h) {
+		for name, values := range h {
+			add(name, values)
+		}
+		return out
+	}
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		add(name, h[name])
+	}
 	return out
 }
 
-type envelope struct {
-	Type      string       `json:"type"`
-	Timestamp string       `json:"timestamp"`
-	Data      envelopeData `json:"data"`
-}
-
-type envelopeData struct {
-	Request  envelopeRequest  `json:"request"`
-	Response envelopeResponse `json:"response"`
-}
-
-type envelopeRequest struct {
-	Method        string              `json:"method"`
-	Host          string              `json:"host"`
-	Path          string              `json:"path"`
-	Query         map[string][]string `json:"query"`
-	Headers       map[string][]string `json:"headers,omitempty"`
-	Body          any                 `json:"body,omitempty"`
-	BodyEncoding  string              `json:"body_encoding,omitempty"`
-	BodyTruncated bool                `json:"body_truncated,omitempty"`
-}
-
-type envelopeResponse struct {
-	Status        int                 `json:"status"`
-	Headers       map[string][]string `json:"headers,omitempty"`
-	Body          any                 `json:"body,omitempty"`
-	BodyEncoding  string              `json:"body_encoding,omitempty"`
-	BodyTruncated bool                `json:"body_truncated,omitempty"`
+// hasNonCanonicalName reports whether a field name of h is not in canonical
+// form, which net/http uses for every header it parses.
+func hasNonCanonicalName(h http.Header) bool {
+	for name := range h {
+		if http.CanonicalHeaderKey(name) != name {
+			return true
+		}
+	}
+	return false
 }
 
 // marshal encodes v without escaping <, > and & so that bodies stay

@@ -181,7 +181,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&opts.rssLoad, "rss-load", opts.rssLoad, "load time of the memory-under-load reading")
 	fs.IntVar(&opts.pendingEvents, "pending-events", opts.pendingEvents, "events to leave pending for the memory reading; the count reached within -pending-timeout is reported")
 	fs.DurationVar(&opts.pendingTimeout, "pending-timeout", opts.pendingTimeout, "maximum time to fill the pending events")
-	fs.DurationVar(&opts.pendingWait, "pending-wait", opts.pendingWait, "wait after the pending fill before memory is read again; JetStream forgets message ids after 2 minutes")
+	fs.DurationVar(&opts.pendingWait, "pending-wait", opts.pendingWait, "wait after the pending fill before memory is read again; JetStream forgets event message ids after 30 seconds")
 	fs.IntVar(&opts.profileSeconds, "profile-seconds", opts.profileSeconds, "length of each CPU profile of the profile scenario, in seconds")
 	fs.StringVar(&opts.caddyBinary, "caddy", "", "use this Caddy binary instead of building cmd/caddy")
 	fs.StringVar(&opts.workDir, "workdir", "", "directory for Caddy's files, logs and profiles; default: a new temporary directory")
