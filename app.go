@@ -49,8 +49,8 @@ type App struct {
 	NATS *emitter.Config `json:"nats,omitempty"`
 
 	// Endpoints are the webhook destinations. Each gets a durable JetStream
-	// consumer named `dest_<name>` that receives the events its `events`
-	// patterns select.
+	// consumer named `dest_<name>` on the events stream (of nats.prefix, if
+	// set) that receives the events its `events` patterns select.
 	Endpoints []*delivery.Endpoint `json:"endpoints,omitempty"`
 
 	// AllowPrivate turns the outbound address check off for every
@@ -268,7 +268,7 @@ func (a *App) Start() error {
 		_ = broker.Release()
 		return err
 	}
-	store, err := delivery.OpenStore(ctx, broker.JetStream())
+	store, err := delivery.OpenStore(ctx, broker.JetStream(), broker.Layout())
 	if err != nil {
 		_ = broker.Release()
 		return err
@@ -276,7 +276,7 @@ func (a *App) Start() error {
 
 	running := runningOn(a.NATS.BrokerKey())
 	alerter := a.startAlerter()
-	workers, err := delivery.Start(ctx, broker.JetStream(), a.Endpoints, delivery.Options{
+	workers, err := delivery.Start(ctx, broker.JetStream(), broker.Layout(), a.Endpoints, delivery.Options{
 		Logger:      a.logger,
 		Hooks:       alerter.hooks(),
 		RemoveStale: running == nil && a.NATS.RemovesStaleConsumers(),
@@ -300,6 +300,7 @@ func (a *App) Start() error {
 
 	a.logger.Info("webhooks app started",
 		zap.String("store_dir", a.NATS.StoreDir),
+		zap.String("prefix", a.NATS.Prefix),
 		zap.Int("endpoints", len(a.Endpoints)))
 	return nil
 }
@@ -413,7 +414,7 @@ func (a *App) observationEnded()   { a.observations.Add(-1) }
 func (a *App) reconcileFor(broker *emitter.Broker, survivor *App) {
 	ctx, cancel := context.WithTimeout(context.Background(), reconcileTimeout)
 	defer cancel()
-	if err := delivery.Reconcile(ctx, broker.JetStream(), survivor.Endpoints, a.logger); err != nil {
+	if err := delivery.Reconcile(ctx, broker.JetStream(), broker.Layout(), survivor.Endpoints, a.logger); err != nil {
 		a.logger.Error("reconciling consumers with the running config failed; they are reconciled again at the next config load",
 			zap.Error(err))
 	}

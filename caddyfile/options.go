@@ -319,6 +319,8 @@ func checkNATSSetting(d *caddycf.Dispenser, name string, external bool) error {
 func parseNATSSetting(d *caddycf.Dispenser, cfg *emitter.Config) error {
 	var err error
 	switch d.Val() {
+	case "prefix":
+		cfg.Prefix, err = prefixArg(d)
 	case "store_dir":
 		cfg.StoreDir, err = singleArg(d)
 	case "retention":
@@ -348,9 +350,22 @@ func parseNATSSetting(d *caddycf.Dispenser, cfg *emitter.Config) error {
 	case "tls":
 		cfg.TLS, err = parseNATSTLS(d)
 	default:
-		return d.Errf("unrecognized nats subdirective %q: expected store_dir, retention, queue_size, start_timeout, drain_timeout, replicas, remove_stale_consumers, cluster and server_name (embedded), or credentials, nkey, user, password and tls (with URLs)", d.Val())
+		return d.Errf("unrecognized nats subdirective %q: expected prefix, store_dir, retention, queue_size, start_timeout, drain_timeout, replicas, remove_stale_consumers, cluster and server_name (embedded), or credentials, nkey, user, password and tls (with URLs)", d.Val())
 	}
 	return err
+}
+
+// prefixArg returns the prefix of the JetStream names, checked here so that
+// the error carries the line.
+func prefixArg(d *caddycf.Dispenser) (string, error) {
+	prefix, err := singleArg(d)
+	if err != nil {
+		return "", err
+	}
+	if err := emitter.ValidatePrefix(prefix); err != nil {
+		return "", d.WrapErr(err)
+	}
+	return prefix, nil
 }
 
 // parseCluster parses `cluster <name> { listen <addr>; routes <url...> }`.

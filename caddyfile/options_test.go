@@ -305,6 +305,24 @@ func TestParseNATS(t *testing.T) {
 			},
 		},
 		{
+			name:  "embedded with prefix",
+			input: "webhooks {\n\tnats embedded {\n\t\tprefix acme.prod-eu\n\t}\n}",
+			check: func(t *testing.T, got *Options) {
+				if got.NATS.Prefix != "acme.prod-eu" {
+					t.Errorf("prefix = %q, expected acme.prod-eu", got.NATS.Prefix)
+				}
+			},
+		},
+		{
+			name:  "cluster URL with prefix",
+			input: "webhooks {\n\tnats nats://10.0.0.1:4222 {\n\t\tprefix acme\n\t\tuser caddy\n\t\tpassword secret\n\t}\n}",
+			check: func(t *testing.T, got *Options) {
+				if got.NATS.Prefix != "acme" || !got.NATS.External() {
+					t.Errorf("nats = %+v, expected prefix acme on the external cluster", got.NATS)
+				}
+			},
+		},
+		{
 			name: "embedded cluster",
 			input: `webhooks {
 				nats embedded {
@@ -368,6 +386,11 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"cluster routes empty", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\troutes\n\t\t}\n\t}\n}", "'routes' needs at least one URL"},
 		{"nats twice", "webhooks {\n\tnats embedded\n\tnats embedded\n}", "'nats' is set twice"},
 		{"nats unknown", "webhooks {\n\tnats embedded {\n\t\tport 4222\n\t}\n}", `unrecognized nats subdirective "port"`},
+		{"prefix invalid", "webhooks {\n\tnats embedded {\n\t\tprefix acme.*\n\t}\n}", `invalid prefix "acme.*": character '*' is not allowed`},
+		{"prefix too long", "webhooks {\n\tnats embedded {\n\t\tprefix " + strings.Repeat("a", 33) + "\n\t}\n}", "more than the maximum of 32"},
+		{"prefix reserved", "webhooks {\n\tnats embedded {\n\t\tprefix webhooks\n\t}\n}", `invalid prefix "webhooks"`},
+		{"prefix without value", "webhooks {\n\tnats embedded {\n\t\tprefix\n\t}\n}", `"prefix" needs exactly one value`},
+		{"prefix twice", "webhooks {\n\tnats embedded {\n\t\tprefix acme\n\t\tprefix other\n\t}\n}", `"prefix" is set twice in 'nats embedded'`},
 		{"queue size zero", "webhooks {\n\tnats embedded {\n\t\tqueue_size 0\n\t}\n}", `invalid queue_size "0"`},
 		{"endpoint without url", "webhooks {\n\tendpoint orders\n}", "needs a name and a URL"},
 		{"endpoint without events", "webhooks {\n\tendpoint orders http://127.0.0.1:9/hooks {\n\t\ttimeout 1s\n\t}\n}", `endpoint "orders" has no events`},

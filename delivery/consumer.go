@@ -28,8 +28,8 @@ func consumerName(endpoint string) string {
 // endpoint's schedule, so BackOff stays unset and MaxDeliver unlimited.
 // MaxAckPending is unlimited because events waiting for a retry count
 // against it; the workers bound the attempts in flight instead.
-func consumerConfig(e *Endpoint) jetstream.ConsumerConfig {
-	subjects := append(eventSubjects(e), emitter.DirectSubject(e.Name, ">"))
+func consumerConfig(layout emitter.Layout, e *Endpoint) jetstream.ConsumerConfig {
+	subjects := append(eventSubjects(layout, e), layout.DirectSubject(e.Name, ">"))
 	maxAckPending := -1
 	if e.Ordered {
 		maxAckPending = 1
@@ -46,12 +46,12 @@ func consumerConfig(e *Endpoint) jetstream.ConsumerConfig {
 	}
 }
 
-// eventSubjects returns the subjects of the event types that e subscribes
-// to, without its direct subject.
-func eventSubjects(e *Endpoint) []string {
+// eventSubjects returns the subjects of layout of the event types that e
+// subscribes to, without its direct subject.
+func eventSubjects(layout emitter.Layout, e *Endpoint) []string {
 	subjects := make([]string, len(e.Events))
 	for i, pattern := range e.Events {
-		subjects[i] = emitter.Subject(pattern)
+		subjects[i] = layout.Subject(pattern)
 	}
 	return subjects
 }
@@ -59,15 +59,16 @@ func eventSubjects(e *Endpoint) []string {
 // ensureConsumer creates the endpoint's consumer, which then receives only
 // events stored from now on, or updates an existing one while keeping its
 // position in the stream.
-func ensureConsumer(ctx context.Context, stream jetstream.Stream, e *Endpoint) (jetstream.Consumer, error) {
-	cfg := consumerConfig(e)
+func ensureConsumer(ctx context.Context, stream jetstream.Stream, layout emitter.Layout, e *Endpoint) (jetstream.Consumer, error) {
+	cfg := consumerConfig(layout, e)
+	streamName := layout.EventsStream()
 
 	existing, err := stream.Consumer(ctx, cfg.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		cons, err := stream.CreateConsumer(ctx, cfg)
 		if !errors.Is(err, jetstream.ErrConsumerExists) {
 			if err != nil {
-				return nil, fmt.Errorf("creating consumer %s on stream %s: %w", cfg.Durable, emitter.EventsStream, err)
+				return nil, fmt.Errorf("creating consumer %s on stream %s: %w", cfg.Durable, streamName, err)
 			}
 			return cons, nil
 		}
@@ -75,12 +76,12 @@ func ensureConsumer(ctx context.Context, stream jetstream.Stream, e *Endpoint) (
 		existing, err = stream.Consumer(ctx, cfg.Durable)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("looking up consumer %s on stream %s: %w", cfg.Durable, emitter.EventsStream, err)
+		return nil, fmt.Errorf("looking up consumer %s on stream %s: %w", cfg.Durable, streamName, err)
 	}
 
 	current := existing.CachedInfo().Config
 	if current.DeliverSubject != "" {
-		return nil, fmt.Errorf("consumer %s on stream %s is a push consumer: delete it so that a pull consumer can take its place", cfg.Durable, emitter.EventsStream)
+		return nil, fmt.Errorf("consumer %s on stream %s is a push consumer: delete it so that a pull consumer can take its place", cfg.Durable, streamName)
 	}
 	// JetStream rejects changes to these fields, and the start position is
 	// the consumer's progress.
@@ -92,31 +93,31 @@ func ensureConsumer(ctx context.Context, stream jetstream.Stream, e *Endpoint) (
 
 	cons, err := stream.UpdateConsumer(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("updating consumer %s on stream %s: %w", cfg.Durable, emitter.EventsStream, err)
+		return nil, fmt.Errorf("updating consumer %s on stream %s: %w", cfg.Durable, streamName, err)
 	}
 	return cons, nil
 }
 
-// Reconcile makes the "dest_" consumers on the events stream match
-// endpoints: it creates or updates the consumer of each endpoint and deletes
+// Reconcile makes the "dest_" consumers on the events stream of layout
+// match endpoints: it creates or updates the consumer of each endpoint and deletes
 // every other "dest_" consumer, with the events still waiting in it. Call it
 // only with the endpoints of the config that stays in charge of the broker,
 // because the consumers of endpoints missing from the list are gone for
 // every instance that shares the broker. The endpoints must be provisioned
 // and the events stream must exist (see emitter.EnsureStreams). A nil logger
 // discards the log lines.
-func Reconcile(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, logger *zap.Logger) error {
+func Reconcile(ctx context.Context, js jetstream.JetStream, layout emitter.Layout, endpoints []*Endpoint, logger *zap.Logger) error {
 	if err := checkEndpoints(endpoints); err != nil {
 		return err
 	}
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	stream, err := eventsStream(ctx, js)
+	stream, err := eventsStream(ctx, js, layout)
 	if err != nil {
 		return err
 	}
-	_, err = reconcileConsumers(ctx, stream, endpoints, true, logger)
+	_, err = reconcileConsumers(ctx, stream, layout, endpoints, true, logger)
 	return err
 }
 
@@ -133,10 +134,10 @@ func checkEndpoints(endpoints []*Endpoint) error {
 	return nil
 }
 
-func eventsStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
-	stream, err := js.Stream(ctx, emitter.EventsStream)
+func eventsStream(ctx context.Context, js jetstream.JetStream, layout emitter.Layout) (jetstream.Stream, error) {
+	stream, err := js.Stream(ctx, layout.EventsStream())
 	if err != nil {
-		return nil, fmt.Errorf("looking up stream %s: %w; create the streams with emitter.EnsureStreams before starting delivery", emitter.EventsStream, err)
+		return nil, fmt.Errorf("looking up stream %s: %w; create the streams with emitter.EnsureStreams before starting delivery", layout.EventsStream(), err)
 	}
 	return stream, nil
 }
@@ -144,11 +145,11 @@ func eventsStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream
 // reconcileConsumers creates or updates the consumer of each endpoint and
 // returns them in the order of endpoints. With removeStale it also deletes
 // the "dest_" consumers of all other endpoints.
-func reconcileConsumers(ctx context.Context, stream jetstream.Stream, endpoints []*Endpoint, removeStale bool, logger *zap.Logger) ([]jetstream.Consumer, error) {
+func reconcileConsumers(ctx context.Context, stream jetstream.Stream, layout emitter.Layout, endpoints []*Endpoint, removeStale bool, logger *zap.Logger) ([]jetstream.Consumer, error) {
 	consumers := make([]jetstream.Consumer, len(endpoints))
 	keep := make(map[string]bool, len(endpoints))
 	for i, e := range endpoints {
-		cons, err := ensureConsumer(ctx, stream, e)
+		cons, err := ensureConsumer(ctx, stream, layout, e)
 		if err != nil {
 			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
 		}
@@ -173,7 +174,7 @@ func removeStaleConsumers(ctx context.Context, stream jetstream.Stream, keep map
 		}
 	}
 	if err := lister.Err(); err != nil {
-		return fmt.Errorf("listing consumers of stream %s: %w", emitter.EventsStream, err)
+		return fmt.Errorf("listing consumers of stream %s: %w", stream.CachedInfo().Config.Name, err)
 	}
 
 	for _, info := range stale {

@@ -59,7 +59,7 @@ func TestRejectedReloadRestoresConsumers(t *testing.T) {
 	// Another app failed to start, so Caddy stops the new config and the
 	// running one stays in charge.
 	rejected.Drain()
-	if err := Reconcile(t.Context(), js, running, zap.NewNop()); err != nil {
+	if err := Reconcile(t.Context(), js, defaultLayout, running, zap.NewNop()); err != nil {
 		t.Fatalf("Reconcile() = %v", err)
 	}
 	requireConsumers(t, js, map[string]bool{"dest_kept": true, "dest_only_running": true, "dest_only_rejected": false})
@@ -104,7 +104,7 @@ func TestCommittedReloadRemovesConsumers(t *testing.T) {
 	// The reload succeeded: the old config stops while the new one runs.
 	old.Drain()
 	core, logs := observer.New(zapcore.InfoLevel)
-	if err := Reconcile(t.Context(), js, next, zap.New(core)); err != nil {
+	if err := Reconcile(t.Context(), js, defaultLayout, next, zap.New(core)); err != nil {
 		t.Fatalf("Reconcile() = %v", err)
 	}
 	requireConsumers(t, js, map[string]bool{"dest_kept": true, "dest_backlog": false, "dest_idle": false})
@@ -135,7 +135,7 @@ func TestCommittedReloadRemovesConsumers(t *testing.T) {
 
 func TestReconcileRejectsUnprovisionedEndpoint(t *testing.T) {
 	js := startJetStream(t)
-	err := Reconcile(t.Context(), js, []*Endpoint{validEndpoint()}, nil)
+	err := Reconcile(t.Context(), js, defaultLayout, []*Endpoint{validEndpoint()}, nil)
 	if err == nil || !strings.Contains(err.Error(), "call Provision before starting delivery") {
 		t.Errorf("Reconcile() = %v, want an error about provisioning", err)
 	}

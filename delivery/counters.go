@@ -35,9 +35,9 @@ func (c *deliveredCounts) add(eventType string) {
 	c.byType[eventType]++
 }
 
-// flush adds the counts to the counters in JetStream. Counts that could not
-// be stored are kept for the next flush.
-func (c *deliveredCounts) flush(ctx context.Context, js jetstream.JetStream) error {
+// flush adds the counts to the counters of layout in JetStream. Counts that
+// could not be stored are kept for the next flush.
+func (c *deliveredCounts) flush(ctx context.Context, js jetstream.JetStream, layout emitter.Layout) error {
 	c.mu.Lock()
 	counts := c.byType
 	c.byType = nil
@@ -45,7 +45,7 @@ func (c *deliveredCounts) flush(ctx context.Context, js jetstream.JetStream) err
 
 	var errs []error
 	for eventType, n := range counts {
-		if err := incrementCounter(ctx, js, emitter.DeliveredCounterPrefix+eventType, n); err != nil {
+		if err := incrementCounter(ctx, js, layout.DeliveredCounterSubject(eventType), n); err != nil {
 			errs = append(errs, err)
 			c.mu.Lock()
 			if c.byType == nil {

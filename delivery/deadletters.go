@@ -52,7 +52,7 @@ type DeadLetterPage struct {
 
 // ListDeadLetters returns a page of the stored dead letters, newest first.
 func (s *Store) ListDeadLetters(ctx context.Context, q DeadLetterQuery) (DeadLetterPage, error) {
-	stream, err := s.stream(ctx, emitter.DeadStream)
+	stream, err := s.stream(ctx, s.layout.DeadStream())
 	if err != nil {
 		return DeadLetterPage{}, err
 	}
@@ -60,9 +60,9 @@ func (s *Store) ListDeadLetters(ctx context.Context, q DeadLetterQuery) (DeadLet
 	if err != nil {
 		return DeadLetterPage{}, err
 	}
-	subject := emitter.DeadSubjectPrefix + ">"
+	subject := s.layout.DeadSubject(">")
 	if q.Destination != "" {
-		subject = emitter.DeadSubjectPrefix + q.Destination
+		subject = s.layout.DeadSubject(q.Destination)
 	}
 	page := pageQuery[StoredDeadLetter]{
 		stream:   stream,
@@ -71,7 +71,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, q DeadLetterQuery) (DeadLet
 		lo:       lo,
 		hi:       hi,
 		keep: func(msg jetstream.Msg) (StoredDeadLetter, bool, error) {
-			dead, err := decodeDeadLetter(msg.Data(), sequence(msg))
+			dead, err := decodeDeadLetter(stream, msg.Data(), sequence(msg))
 			if err != nil {
 				return StoredDeadLetter{}, false, err
 			}
@@ -85,10 +85,11 @@ func (s *Store) ListDeadLetters(ctx context.Context, q DeadLetterQuery) (DeadLet
 	return DeadLetterPage{DeadLetters: letters, Next: next}, nil
 }
 
-func decodeDeadLetter(data []byte, seq uint64) (StoredDeadLetter, error) {
+// decodeDeadLetter decodes the dead letter at sequence seq of stream.
+func decodeDeadLetter(stream jetstream.Stream, data []byte, seq uint64) (StoredDeadLetter, error) {
 	dead := StoredDeadLetter{Sequence: seq}
 	if err := json.Unmarshal(data, &dead.DeadLetter); err != nil {
-		return StoredDeadLetter{}, fmt.Errorf("decoding the dead letter at sequence %d of stream %s: %w", seq, emitter.DeadStream, err)
+		return StoredDeadLetter{}, fmt.Errorf("decoding the dead letter at sequence %d of stream %s: %w", seq, stream.CachedInfo().Config.Name, err)
 	}
 	return dead, nil
 }
@@ -97,14 +98,14 @@ func decodeDeadLetter(data []byte, seq uint64) (StoredDeadLetter, error) {
 // stored when the call began, oldest first, until visit returns false or an
 // error.
 func (s *Store) deadLettersOf(ctx context.Context, destination string, visit func(StoredDeadLetter) (bool, error)) error {
-	stream, err := s.stream(ctx, emitter.DeadStream)
+	stream, err := s.stream(ctx, s.layout.DeadStream())
 	if err != nil {
 		return err
 	}
 	end := stream.CachedInfo().State.LastSeq + 1
 	var visitErr error
-	err = scan{stream: stream, subjects: []string{emitter.DeadSubjectPrefix + destination}, endSeq: end}.run(ctx, func(msg jetstream.Msg) bool {
-		dead, err := decodeDeadLetter(msg.Data(), sequence(msg))
+	err = scan{stream: stream, subjects: []string{s.layout.DeadSubject(destination)}, endSeq: end}.run(ctx, func(msg jetstream.Msg) bool {
+		dead, err := decodeDeadLetter(stream, msg.Data(), sequence(msg))
 		if err != nil {
 			visitErr = err
 			return false
@@ -122,14 +123,14 @@ func (s *Store) deadLettersOf(ctx context.Context, destination string, visit fun
 // PurgeDeadLetters deletes every dead letter of a destination and returns
 // how many there were.
 func (s *Store) PurgeDeadLetters(ctx context.Context, destination string) (uint64, error) {
-	return purgeSubject(ctx, s.js, emitter.DeadStream, emitter.DeadSubjectPrefix+destination)
+	return purgeSubject(ctx, s.js, s.layout.DeadStream(), s.layout.DeadSubject(destination))
 }
 
 // DeleteDeadLetters deletes the dead letters of one event at a destination
 // and returns how many there were: 0 when there were none, more than 1 when
 // copies of the event were dead-lettered too.
 func (s *Store) DeleteDeadLetters(ctx context.Context, destination, eventID string) (int, error) {
-	stream, err := s.stream(ctx, emitter.DeadStream)
+	stream, err := s.stream(ctx, s.layout.DeadStream())
 	if err != nil {
 		return 0, err
 	}
@@ -165,11 +166,11 @@ func deleteMsg(ctx context.Context, stream jetstream.Stream, seq uint64) error {
 // DeadLetterCounts returns the number of stored dead letters per
 // destination.
 func (s *Store) DeadLetterCounts(ctx context.Context) (map[string]uint64, error) {
-	stream, err := s.stream(ctx, emitter.DeadStream)
+	stream, err := s.stream(ctx, s.layout.DeadStream())
 	if err != nil {
 		return nil, err
 	}
-	return subjectCounts(ctx, stream, emitter.DeadSubjectPrefix)
+	return subjectCounts(ctx, stream, s.layout.DeadSubjectPrefix())
 }
 
 // purgeSubject deletes every message on subject from a stream and returns

@@ -228,7 +228,7 @@ func TestPatternsOverlap(t *testing.T) {
 
 func TestStartRejectsUnprovisionedEndpoint(t *testing.T) {
 	js := startJetStream(t)
-	_, err := Start(t.Context(), js, []*Endpoint{validEndpoint()}, Options{})
+	_, err := Start(t.Context(), js, defaultLayout, []*Endpoint{validEndpoint()}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "call Provision before starting delivery") {
 		t.Errorf("Start() = %v, want an error about provisioning", err)
 	}

@@ -40,18 +40,19 @@ const sizeHeader = "Nats-Msg-Size"
 // admin API: events, attempt records, dead letters, endpoint states and
 // counters.
 type Store struct {
-	js jetstream.JetStream
-	kv jetstream.KeyValue
+	js     jetstream.JetStream
+	layout emitter.Layout
+	kv     jetstream.KeyValue
 }
 
-// OpenStore returns a Store for the JetStream layout that
-// emitter.EnsureStreams created.
-func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
-	kv, err := js.KeyValue(ctx, emitter.StateBucket)
+// OpenStore returns a Store for the streams and the bucket of layout,
+// which emitter.EnsureStreams created.
+func OpenStore(ctx context.Context, js jetstream.JetStream, layout emitter.Layout) (*Store, error) {
+	kv, err := js.KeyValue(ctx, layout.StateBucket())
 	if err != nil {
-		return nil, fmt.Errorf("opening key-value bucket %s: %w", emitter.StateBucket, err)
+		return nil, fmt.Errorf("opening key-value bucket %s: %w; create it with emitter.EnsureStreams first", layout.StateBucket(), err)
 	}
-	return &Store{js: js, kv: kv}, nil
+	return &Store{js: js, layout: layout, kv: kv}, nil
 }
 
 func (s *Store) stream(ctx context.Context, name string) (jetstream.Stream, error) {
@@ -126,7 +127,7 @@ type EventPage struct {
 // Outcome filter that few events match thus makes a page slow, up to the
 // maxScanPerPage events it reads.
 func (s *Store) ListEvents(ctx context.Context, q EventQuery, endpoints []*Endpoint) (EventPage, error) {
-	stream, err := s.stream(ctx, emitter.EventsStream)
+	stream, err := s.stream(ctx, s.layout.EventsStream())
 	if err != nil {
 		return EventPage{}, err
 	}
@@ -141,13 +142,13 @@ func (s *Store) ListEvents(ctx context.Context, q EventQuery, endpoints []*Endpo
 
 	page := pageQuery[EventSummary]{
 		stream:      stream,
-		subjects:    q.subjects(),
+		subjects:    q.subjects(s.layout),
 		headersOnly: true,
 		limit:       pageLimit(q.Limit),
 		lo:          lo,
 		hi:          hi,
 		keep: func(msg jetstream.Msg) (EventSummary, bool, error) {
-			if isCopy(msg.Headers()) || !q.selects(msg.Subject()) {
+			if isCopy(msg.Headers()) || !q.selects(s.layout, msg.Subject()) {
 				return EventSummary{}, false, nil
 			}
 			summary, err := outcomes.summarize(ctx, msg)
@@ -164,28 +165,34 @@ func (s *Store) ListEvents(ctx context.Context, q EventQuery, endpoints []*Endpo
 	return EventPage{Events: events, Next: next}, nil
 }
 
-// subjects returns the filter subjects that select the query's events
-// without overlapping, as JetStream requires.
-func (q EventQuery) subjects() []string {
+// subjects returns the filter subjects of layout that select the query's
+// events without overlapping, as JetStream requires.
+func (q EventQuery) subjects(layout emitter.Layout) []string {
 	switch {
 	case q.Type != "" && q.Destination != nil:
-		return []string{emitter.Subject(q.Type), emitter.DirectSubject(q.Destination.Name, q.Type)}
+		return []string{layout.Subject(q.Type), layout.DirectSubject(q.Destination.Name, q.Type)}
 	case q.Type != "":
-		return []string{emitter.Subject(q.Type), emitter.DirectSubject("*", q.Type)}
+		return []string{layout.Subject(q.Type), layout.DirectSubject("*", q.Type)}
 	case q.Destination != nil:
-		return append(eventSubjects(q.Destination), emitter.DirectSubject(q.Destination.Name, ">"))
+		return append(eventSubjects(layout, q.Destination), layout.DirectSubject(q.Destination.Name, ">"))
 	default:
-		return []string{emitter.EventsSubjectPrefix + ">", emitter.DirectSubjectPrefix + ">"}
+		return allEventSubjects(layout)
 	}
+}
+
+// allEventSubjects returns the filter subjects of every message in the
+// events stream of layout.
+func allEventSubjects(layout emitter.Layout) []string {
+	return []string{layout.EventsSubjectPrefix() + ">", layout.DirectSubjectPrefix() + ">"}
 }
 
 // selects checks what the filter subjects cannot: with both a type and a
 // destination, that the destination receives the type.
-func (q EventQuery) selects(subject string) bool {
-	if q.Type == "" || q.Destination == nil || strings.HasPrefix(subject, emitter.DirectSubjectPrefix) {
+func (q EventQuery) selects(layout emitter.Layout, subject string) bool {
+	if q.Type == "" || q.Destination == nil || strings.HasPrefix(subject, layout.DirectSubjectPrefix()) {
 		return true
 	}
-	return subscribes(q.Destination, eventType(subject))
+	return subscribes(q.Destination, layout.EventType(subject))
 }
 
 func (q EventQuery) selectsOutcome(summary EventSummary) bool {
@@ -214,6 +221,7 @@ func subscribes(e *Endpoint, eventType string) bool {
 // outcomeReader finds the outcome of events at the endpoints that receive
 // them.
 type outcomeReader struct {
+	layout    emitter.Layout
 	attempts  jetstream.Stream
 	endpoints []*Endpoint
 
@@ -223,13 +231,13 @@ type outcomeReader struct {
 }
 
 func (s *Store) newOutcomeReader(ctx context.Context, endpoints []*Endpoint) (*outcomeReader, error) {
-	attempts, err := s.stream(ctx, emitter.AttemptsStream)
+	attempts, err := s.stream(ctx, s.layout.AttemptsStream())
 	if err != nil {
 		return nil, err
 	}
-	r := &outcomeReader{attempts: attempts, endpoints: endpoints, created: make(map[string]time.Time)}
+	r := &outcomeReader{layout: s.layout, attempts: attempts, endpoints: endpoints, created: make(map[string]time.Time)}
 	for _, e := range endpoints {
-		cons, err := s.js.Consumer(ctx, emitter.EventsStream, consumerName(e.Name))
+		cons, err := s.js.Consumer(ctx, s.layout.EventsStream(), consumerName(e.Name))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			continue
 		}
@@ -250,7 +258,7 @@ func (r *outcomeReader) summarize(ctx context.Context, msg jetstream.Msg) (Event
 	size, _ := strconv.Atoi(msg.Headers().Get(sizeHeader))
 	summary := EventSummary{
 		ID:             eventID(msg.Headers()),
-		Type:           eventType(msg.Subject()),
+		Type:           r.layout.EventType(msg.Subject()),
 		Time:           formatTime(meta.Timestamp),
 		StreamSequence: meta.Sequence.Stream,
 		Size:           size,
@@ -261,14 +269,14 @@ func (r *outcomeReader) summarize(ctx context.Context, msg jetstream.Msg) (Event
 		return summary, nil
 	}
 
-	counts, err := attemptCounts(ctx, r.attempts, summary.ID)
+	counts, err := attemptCounts(ctx, r.layout, r.attempts, summary.ID)
 	if err != nil {
 		return EventSummary{}, err
 	}
 	for _, name := range receivers {
 		outcome := DestinationOutcome{Outcome: OutcomePending, Attempts: int(counts[name])}
 		if outcome.Attempts > 0 {
-			last, err := lastAttempt(ctx, r.attempts, emitter.AttemptsSubjectPrefix+name+"."+summary.ID)
+			last, err := lastAttempt(ctx, r.attempts, r.layout.AttemptSubject(name, summary.ID))
 			if err != nil {
 				return EventSummary{}, err
 			}
@@ -285,8 +293,7 @@ func (r *outcomeReader) summarize(ctx context.Context, msg jetstream.Msg) (Event
 // subject, stored at stored.
 func (r *outcomeReader) receivers(subject string, stored time.Time) []string {
 	var names []string
-	if rest, ok := strings.CutPrefix(subject, emitter.DirectSubjectPrefix); ok {
-		destination, _, _ := strings.Cut(rest, ".")
+	if destination, ok := r.layout.DirectDestination(subject); ok {
 		for _, e := range r.endpoints {
 			if e.Name == destination {
 				names = append(names, e.Name)
@@ -294,7 +301,7 @@ func (r *outcomeReader) receivers(subject string, stored time.Time) []string {
 		}
 		return names
 	}
-	eventType := eventType(subject)
+	eventType := r.layout.EventType(subject)
 	for _, e := range r.endpoints {
 		created, ok := r.created[e.Name]
 		if ok && subscribes(e, eventType) && !stored.Before(created) {
@@ -306,14 +313,14 @@ func (r *outcomeReader) receivers(subject string, stored time.Time) []string {
 
 // attemptCounts returns the number of attempt records of an event per
 // destination.
-func attemptCounts(ctx context.Context, attempts jetstream.Stream, eventID string) (map[string]uint64, error) {
-	info, err := attempts.Info(ctx, jetstream.WithSubjectFilter(emitter.AttemptsSubjectPrefix+"*."+eventID))
+func attemptCounts(ctx context.Context, layout emitter.Layout, attempts jetstream.Stream, eventID string) (map[string]uint64, error) {
+	info, err := attempts.Info(ctx, jetstream.WithSubjectFilter(layout.AttemptSubject("*", eventID)))
 	if err != nil {
 		return nil, fmt.Errorf("counting attempts of event %s: %w", eventID, err)
 	}
 	counts := make(map[string]uint64, len(info.State.Subjects))
 	for subject, n := range info.State.Subjects {
-		rest := strings.TrimPrefix(subject, emitter.AttemptsSubjectPrefix)
+		rest := strings.TrimPrefix(subject, layout.AttemptsSubjectPrefix())
 		destination, _, _ := strings.Cut(rest, ".")
 		counts[destination] += n
 	}
@@ -332,7 +339,7 @@ func lastAttempt(ctx context.Context, attempts jetstream.Stream, subject string)
 	}
 	rec := new(AttemptRecord)
 	if err := json.Unmarshal(msg.Data, rec); err != nil {
-		return nil, fmt.Errorf("decoding the attempt record at sequence %d of stream %s: %w", msg.Sequence, emitter.AttemptsStream, err)
+		return nil, fmt.Errorf("decoding the attempt record at sequence %d of stream %s: %w", msg.Sequence, attempts.CachedInfo().Config.Name, err)
 	}
 	return rec, nil
 }
@@ -358,7 +365,7 @@ func (s *Store) FindEvent(ctx context.Context, id string) (*StoredEvent, error) 
 		return nil, ErrEventNotFound
 	}
 	created := ulid.Time(parsed.Time())
-	stream, err := s.stream(ctx, emitter.EventsStream)
+	stream, err := s.stream(ctx, s.layout.EventsStream())
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +373,7 @@ func (s *Store) FindEvent(ctx context.Context, id string) (*StoredEvent, error) 
 	var found uint64
 	search := scan{
 		stream:      stream,
-		subjects:    []string{emitter.EventsSubjectPrefix + ">", emitter.DirectSubjectPrefix + ">"},
+		subjects:    allEventSubjects(s.layout),
 		startTime:   created.Add(-lookupBefore),
 		headersOnly: true,
 	}
@@ -396,20 +403,18 @@ func (s *Store) FindEvent(ctx context.Context, id string) (*StoredEvent, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reading event %s at sequence %d: %w", id, found, err)
 	}
-	return storedEvent(id, msg), nil
+	return storedEvent(s.layout, id, msg), nil
 }
 
-func storedEvent(id string, msg *jetstream.RawStreamMsg) *StoredEvent {
+func storedEvent(layout emitter.Layout, id string, msg *jetstream.RawStreamMsg) *StoredEvent {
 	ev := &StoredEvent{
 		ID:             id,
-		Type:           eventType(msg.Subject),
+		Type:           layout.EventType(msg.Subject),
 		Time:           msg.Time,
 		StreamSequence: msg.Sequence,
 		Payload:        msg.Data,
 	}
-	if rest, ok := strings.CutPrefix(msg.Subject, emitter.DirectSubjectPrefix); ok {
-		ev.Destination, _, _ = strings.Cut(rest, ".")
-	}
+	ev.Destination, _ = layout.DirectDestination(msg.Subject)
 	return ev
 }
 
@@ -420,15 +425,15 @@ func (s *Store) EventAttempts(ctx context.Context, id string) (map[string][]Atte
 	if !isToken(id) {
 		return attempts, nil
 	}
-	stream, err := s.stream(ctx, emitter.AttemptsStream)
+	stream, err := s.stream(ctx, s.layout.AttemptsStream())
 	if err != nil {
 		return nil, err
 	}
 	var decodeErr error
-	err = scan{stream: stream, subjects: []string{emitter.AttemptsSubjectPrefix + "*." + id}}.run(ctx, func(msg jetstream.Msg) bool {
+	err = scan{stream: stream, subjects: []string{s.layout.AttemptSubject("*", id)}}.run(ctx, func(msg jetstream.Msg) bool {
 		var rec AttemptRecord
 		if err := json.Unmarshal(msg.Data(), &rec); err != nil {
-			decodeErr = fmt.Errorf("decoding the attempt record at sequence %d of stream %s: %w", sequence(msg), emitter.AttemptsStream, err)
+			decodeErr = fmt.Errorf("decoding the attempt record at sequence %d of stream %s: %w", sequence(msg), s.layout.AttemptsStream(), err)
 			return false
 		}
 		attempts[rec.Destination] = append(attempts[rec.Destination], rec)

@@ -94,7 +94,7 @@ func (w *Workers) flush() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := w.delivered.flush(ctx, w.js); err != nil {
+	if err := w.delivered.flush(ctx, w.js, w.layout); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,19 +44,19 @@ type event struct {
 	streamSequence uint64
 }
 
-// parseEvent reads the event from a message. The event id comes from the
-// Webhooks-Event-Id header of a copy made by redeliver or replay, or else
-// from the Nats-Msg-Id header. It must be a single subject token without
-// '.', as both the attempt subject and the signed content
-// "<id>.<timestamp>.<body>" require.
-func parseEvent(msg jetstream.Msg) (*event, error) {
+// parseEvent reads the event from a message on a subject of layout. The
+// event id comes from the Webhooks-Event-Id header of a copy made by
+// redeliver or replay, or else from the Nats-Msg-Id header. It must be a
+// single subject token without '.', as both the attempt subject and the
+// signed content "<id>.<timestamp>.<body>" require.
+func parseEvent(layout emitter.Layout, msg jetstream.Msg) (*event, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return nil, fmt.Errorf("reading message metadata: %w", err)
 	}
 	ev := &event{
 		id:             eventID(msg.Headers()),
-		eventType:      eventType(msg.Subject()),
+		eventType:      layout.EventType(msg.Subject()),
 		payload:        msg.Data(),
 		attempt:        int(meta.NumDelivered),
 		streamSequence: meta.Sequence.Stream,
@@ -85,17 +84,6 @@ func isCopy(header nats.Header) bool {
 	return header.Get(emitter.EventIDHeader) != ""
 }
 
-// eventType returns the event type of a message on the events subject
-// "webhooks.events.<type>" or the direct subject
-// "webhooks.direct.<destination>.<type>".
-func eventType(subject string) string {
-	if rest, ok := strings.CutPrefix(subject, emitter.DirectSubjectPrefix); ok {
-		_, eventType, _ := strings.Cut(rest, ".")
-		return eventType
-	}
-	return strings.TrimPrefix(subject, emitter.EventsSubjectPrefix)
-}
-
 func isToken(s string) bool {
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
@@ -107,7 +95,7 @@ func isToken(s string) bool {
 
 // handle makes one attempt for msg and settles the message.
 func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
-	ev, err := parseEvent(msg)
+	ev, err := parseEvent(r.layout, msg)
 	if err != nil {
 		r.deadLetterInvalid(ctx, msg, ev, err)
 		return
@@ -297,7 +285,7 @@ func (r *runner) disableEndpoint(ctx context.Context, msg jetstream.Msg, ev *eve
 
 func (r *runner) deadLetter(ctx context.Context, msg jetstream.Msg, ev *event, res *attemptResult) {
 	dead := newDeadLetter(r.name, ev, res, time.Now())
-	if err := publishDeadLetter(ctx, r.js, dead); err != nil {
+	if err := publishDeadLetter(ctx, r.js, r.layout, dead); err != nil {
 		r.logger.Error("storing dead letter failed; the event will be attempted again",
 			zap.String("event_id", ev.id),
 			zap.String("destination", r.name),

@@ -10,8 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
-
-	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 // healthKeyPrefix is followed by the endpoint name to form the key of its
@@ -138,7 +136,7 @@ func readHealth(ctx context.Context, kv jetstream.KeyValue, endpoint string) (He
 		return Health{}, 0, nil
 	}
 	if err != nil {
-		return Health{}, 0, fmt.Errorf("reading health of endpoint %q from bucket %s: %w", endpoint, emitter.StateBucket, err)
+		return Health{}, 0, fmt.Errorf("reading health of endpoint %q from bucket %s: %w", endpoint, kv.Bucket(), err)
 	}
 	var health Health
 	if err := json.Unmarshal(entry.Value(), &health); err != nil {
@@ -187,7 +185,7 @@ func (r *runner) storeHealth(ctx context.Context, view Health, restart time.Time
 		_, err = r.kv.Update(ctx, healthKey(r.name), value, revision)
 	}
 	if err != nil {
-		return fmt.Errorf("writing health of endpoint %q to bucket %s: %w", r.name, emitter.StateBucket, err)
+		return fmt.Errorf("writing health of endpoint %q to bucket %s: %w", r.name, r.kv.Bucket(), err)
 	}
 	r.health.adopt(merged)
 	return nil

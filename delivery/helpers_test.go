@@ -33,9 +33,22 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// defaultLayout is the JetStream layout without a prefix.
+var defaultLayout emitter.Layout
+
 // startJetStream runs an embedded nats-server with JetStream in a temporary
-// directory, creates the JetStream layout and returns a connected client.
+// directory, creates the default JetStream layout and returns a connected
+// client.
 func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	js := startServer(t)
+	ensureLayout(t, js, defaultLayout)
+	return js
+}
+
+// startServer runs an embedded nats-server with JetStream in a temporary
+// directory and returns a connected client. It creates no streams.
+func startServer(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{
 		JetStream:  true,
@@ -65,16 +78,28 @@ func startJetStream(t *testing.T) jetstream.JetStream {
 	if err != nil {
 		t.Fatalf("creating JetStream client: %v", err)
 	}
-	if err := emitter.EnsureStreams(t.Context(), js, emitter.StreamOptions{}); err != nil {
-		t.Fatalf("creating streams: %v", err)
-	}
 	return js
 }
 
-// publishEvent stores an event the way the emitter does.
+// ensureLayout creates the streams and the state bucket of layout.
+func ensureLayout(t *testing.T, js jetstream.JetStream, layout emitter.Layout) {
+	t.Helper()
+	if err := emitter.EnsureStreams(t.Context(), js, layout, emitter.StreamOptions{}); err != nil {
+		t.Fatalf("creating streams with prefix %q: %v", layout.Prefix(), err)
+	}
+}
+
+// publishEvent stores an event in the default layout the way the emitter
+// does.
 func publishEvent(t *testing.T, js jetstream.JetStream, id, eventType string, payload []byte) {
 	t.Helper()
-	msg := nats.NewMsg(emitter.Subject(eventType))
+	publishEventIn(t, js, defaultLayout, id, eventType, payload)
+}
+
+// publishEventIn stores an event in layout the way the emitter does.
+func publishEventIn(t *testing.T, js jetstream.JetStream, layout emitter.Layout, id, eventType string, payload []byte) {
+	t.Helper()
+	msg := nats.NewMsg(layout.Subject(eventType))
 	msg.Header.Set(jetstream.MsgIDHeader, id)
 	msg.Data = payload
 	if _, err := js.PublishMsg(t.Context(), msg); err != nil {
@@ -174,9 +199,16 @@ func newEndpoint(t *testing.T, name, url string, configure func(*Endpoint)) *End
 	return e
 }
 
-// startWorkers starts delivery and stops it, waiting for every worker, when
-// the test ends.
+// startWorkers starts delivery in the default layout and stops it, waiting
+// for every worker, when the test ends.
 func startWorkers(t *testing.T, js jetstream.JetStream, opts Options, endpoints ...*Endpoint) *Workers {
+	t.Helper()
+	return startWorkersIn(t, js, defaultLayout, opts, endpoints...)
+}
+
+// startWorkersIn starts delivery in layout and stops it, waiting for every
+// worker, when the test ends.
+func startWorkersIn(t *testing.T, js jetstream.JetStream, layout emitter.Layout, opts Options, endpoints ...*Endpoint) *Workers {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = zaptest.NewLogger(t)
@@ -184,7 +216,7 @@ func startWorkers(t *testing.T, js jetstream.JetStream, opts Options, endpoints 
 	// The setup context ends right after Start, which the workers must
 	// outlive.
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	w, err := Start(ctx, js, endpoints, opts)
+	w, err := Start(ctx, js, layout, endpoints, opts)
 	cancel()
 	if err != nil {
 		t.Fatalf("starting workers: %v", err)
@@ -242,11 +274,11 @@ func readRecords[T any](t *testing.T, js jetstream.JetStream, stream, subject st
 }
 
 func attemptRecords(t *testing.T, js jetstream.JetStream, destination, eventID string) []AttemptRecord {
-	return readRecords[AttemptRecord](t, js, emitter.AttemptsStream, emitter.AttemptsSubjectPrefix+destination+"."+eventID)
+	return readRecords[AttemptRecord](t, js, defaultLayout.AttemptsStream(), defaultLayout.AttemptSubject(destination, eventID))
 }
 
 func deadLetters(t *testing.T, js jetstream.JetStream, destination string) []DeadLetter {
-	return readRecords[DeadLetter](t, js, emitter.DeadStream, emitter.DeadSubjectPrefix+destination)
+	return readRecords[DeadLetter](t, js, defaultLayout.DeadStream(), defaultLayout.DeadSubject(destination))
 }
 
 // hookLog records the calls of Hooks.
@@ -281,7 +313,7 @@ func (h *hookLog) snapshot() ([]string, int) {
 // would.
 func putState(t *testing.T, js jetstream.JetStream, name, state string) {
 	t.Helper()
-	kv, err := js.KeyValue(t.Context(), emitter.StateBucket)
+	kv, err := js.KeyValue(t.Context(), defaultLayout.StateBucket())
 	if err != nil {
 		t.Fatalf("opening state bucket: %v", err)
 	}
@@ -292,7 +324,7 @@ func putState(t *testing.T, js jetstream.JetStream, name, state string) {
 
 func getState(t *testing.T, js jetstream.JetStream, name string) (EndpointState, error) {
 	t.Helper()
-	kv, err := js.KeyValue(t.Context(), emitter.StateBucket)
+	kv, err := js.KeyValue(t.Context(), defaultLayout.StateBucket())
 	if err != nil {
 		return EndpointState{}, err
 	}
@@ -309,7 +341,7 @@ func getState(t *testing.T, js jetstream.JetStream, name string) (EndpointState,
 // stream.
 func consumerInfo(t *testing.T, js jetstream.JetStream, name string) (*jetstream.ConsumerInfo, error) {
 	t.Helper()
-	cons, err := js.Consumer(t.Context(), emitter.EventsStream, name)
+	cons, err := js.Consumer(t.Context(), defaultLayout.EventsStream(), name)
 	if err != nil {
 		return nil, fmt.Errorf("looking up consumer %s: %w", name, err)
 	}

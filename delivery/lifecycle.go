@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 // ErrEndpointDisabled is returned by Pause and Resume for a disabled
@@ -42,7 +40,7 @@ func readState(ctx context.Context, kv jetstream.KeyValue, endpoint string) (End
 		return EndpointState{State: StateEnabled}, 0, nil
 	}
 	if err != nil {
-		return EndpointState{}, 0, fmt.Errorf("reading state of endpoint %q from bucket %s: %w", endpoint, emitter.StateBucket, err)
+		return EndpointState{}, 0, fmt.Errorf("reading state of endpoint %q from bucket %s: %w", endpoint, kv.Bucket(), err)
 	}
 	state, _ := decodeState(entry) // an invalid value delivers, as the workers treat it
 	return state, entry.Revision(), nil
@@ -122,10 +120,10 @@ func changeState(ctx context.Context, kv jetstream.KeyValue, endpoint string, ch
 			return next, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return EndpointState{}, fmt.Errorf("writing state of endpoint %q to bucket %s: %w", endpoint, emitter.StateBucket, err)
+			return EndpointState{}, fmt.Errorf("writing state of endpoint %q to bucket %s: %w", endpoint, kv.Bucket(), err)
 		}
 	}
-	return EndpointState{}, fmt.Errorf("writing state of endpoint %q to bucket %s: it changed concurrently %d times in a row; try again", endpoint, emitter.StateBucket, stateWriteAttempts)
+	return EndpointState{}, fmt.Errorf("writing state of endpoint %q to bucket %s: it changed concurrently %d times in a row; try again", endpoint, kv.Bucket(), stateWriteAttempts)
 }
 
 // clearFailures removes the start of the endpoint's failures from its
@@ -143,7 +141,7 @@ func clearFailures(ctx context.Context, kv jetstream.KeyValue, endpoint string) 
 		return fmt.Errorf("encoding health of endpoint %q: %w", endpoint, err)
 	}
 	if _, err := kv.Put(ctx, healthKey(endpoint), value); err != nil {
-		return fmt.Errorf("writing health of endpoint %q to bucket %s: %w", endpoint, emitter.StateBucket, err)
+		return fmt.Errorf("writing health of endpoint %q to bucket %s: %w", endpoint, kv.Bucket(), err)
 	}
 	return nil
 }

@@ -13,13 +13,11 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
-
-	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 func openStore(t *testing.T, js jetstream.JetStream) *Store {
 	t.Helper()
-	store, err := OpenStore(t.Context(), js)
+	store, err := OpenStore(t.Context(), js, defaultLayout)
 	if err != nil {
 		t.Fatalf("opening store: %v", err)
 	}
@@ -28,7 +26,7 @@ func openStore(t *testing.T, js jetstream.JetStream) *Store {
 
 func stateBucket(t *testing.T, js jetstream.JetStream) jetstream.KeyValue {
 	t.Helper()
-	kv, err := js.KeyValue(t.Context(), emitter.StateBucket)
+	kv, err := js.KeyValue(t.Context(), defaultLayout.StateBucket())
 	if err != nil {
 		t.Fatalf("opening state bucket: %v", err)
 	}

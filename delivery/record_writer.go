@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 // maxPendingRecords bounds the attempt records published and not yet
@@ -22,6 +24,7 @@ const maxPendingRecords = 256
 // publish order; it runs while records are pending.
 type recordWriter struct {
 	js     jetstream.JetStream
+	layout emitter.Layout
 	logger *zap.Logger
 
 	// space has one element per record that waits for its confirmation.
@@ -38,14 +41,14 @@ type pendingRecord struct {
 	future jetstream.PubAckFuture
 }
 
-func newRecordWriter(js jetstream.JetStream, logger *zap.Logger) *recordWriter {
-	return &recordWriter{js: js, logger: logger, space: make(chan struct{}, maxPendingRecords)}
+func newRecordWriter(js jetstream.JetStream, layout emitter.Layout, logger *zap.Logger) *recordWriter {
+	return &recordWriter{js: js, layout: layout, logger: logger, space: make(chan struct{}, maxPendingRecords)}
 }
 
 // write publishes rec and returns once it is sent, or once an error is
 // logged.
 func (w *recordWriter) write(rec AttemptRecord) {
-	msg, err := attemptMsg(rec)
+	msg, err := attemptMsg(w.layout, rec)
 	if err != nil {
 		w.logFailure(rec, err)
 		return

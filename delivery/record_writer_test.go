@@ -10,7 +10,7 @@ import (
 
 func TestRecordWriterStoresEveryRecord(t *testing.T) {
 	js := startJetStream(t)
-	w := newRecordWriter(js, zaptest.NewLogger(t))
+	w := newRecordWriter(js, defaultLayout, zaptest.NewLogger(t))
 
 	// More records than maxPendingRecords, so write also waits for space.
 	const records = 2*maxPendingRecords + 10

@@ -149,8 +149,8 @@ func encodesUnchanged(payload []byte) bool {
 // The message id makes a repeated write of the same attempt a no-op. It
 // includes the stream sequence, so the attempts of a copy of the event are
 // stored too.
-func attemptMsg(rec AttemptRecord) (*nats.Msg, error) {
-	subject := emitter.AttemptsSubjectPrefix + rec.Destination + "." + rec.EventID
+func attemptMsg(layout emitter.Layout, rec AttemptRecord) (*nats.Msg, error) {
+	subject := layout.AttemptSubject(rec.Destination, rec.EventID)
 	msgID := rec.Destination + "." + rec.EventID + "." + strconv.FormatUint(rec.StreamSequence, 10) + "." + strconv.Itoa(rec.Attempt)
 	return jsonMsg(subject, msgID, rec)
 }
@@ -158,8 +158,8 @@ func attemptMsg(rec AttemptRecord) (*nats.Msg, error) {
 // publishDeadLetter stores dead in the dead-letter stream, once per
 // destination and stored message, so a replayed copy that fails again gets
 // its own dead letter.
-func publishDeadLetter(ctx context.Context, js jetstream.JetStream, dead DeadLetter) error {
-	subject := emitter.DeadSubjectPrefix + dead.Destination
+func publishDeadLetter(ctx context.Context, js jetstream.JetStream, layout emitter.Layout, dead DeadLetter) error {
+	subject := layout.DeadSubject(dead.Destination)
 	msgID := dead.Destination + "." + dead.EventID + "." + strconv.FormatUint(dead.StreamSequence, 10)
 	msg, err := jsonMsg(subject, msgID, dead)
 	if err != nil {

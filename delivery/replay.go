@@ -21,11 +21,12 @@ const TestEventType = "webhooks.test"
 // waits for their acknowledgements.
 const maxCopiesInFlight = 256
 
-// newCopy returns a copy of an event for one destination: the same payload
-// and event id on the destination's direct subject, with its own message id
-// so that JetStream does not take it for a duplicate of the event.
-func newCopy(destination, eventID, eventType string, payload []byte, msgID string) *nats.Msg {
-	msg := nats.NewMsg(emitter.DirectSubject(destination, eventType))
+// newCopy returns a copy of an event for one destination, with the same
+// payload and event id, on the destination's direct subject of layout. The
+// copy has its own message id, so JetStream does not drop it as a
+// duplicate of the event.
+func newCopy(layout emitter.Layout, destination, eventID, eventType string, payload []byte, msgID string) *nats.Msg {
+	msg := nats.NewMsg(layout.DirectSubject(destination, eventType))
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	msg.Header.Set(emitter.EventIDHeader, eventID)
 	msg.Data = payload
@@ -42,7 +43,7 @@ func copyMsgID(eventID string) string {
 // event id, which receivers see as webhook-id, and the payload.
 func (s *Store) Redeliver(ctx context.Context, ev *StoredEvent, destinations []string) error {
 	for _, destination := range destinations {
-		msg := newCopy(destination, ev.ID, ev.Type, ev.Payload, copyMsgID(ev.ID))
+		msg := newCopy(s.layout, destination, ev.ID, ev.Type, ev.Payload, copyMsgID(ev.ID))
 		if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 			return fmt.Errorf("publishing a copy of event %s for destination %q: %w", ev.ID, destination, err)
 		}
@@ -59,14 +60,14 @@ func (s *Store) Redeliver(ctx context.Context, ev *StoredEvent, destinations []s
 // is repeated within JetStream's duplicates window, after it stored a copy
 // but failed to delete its dead letter, stores no second copy.
 func (s *Store) ReplayDeadLetters(ctx context.Context, destination string) (int, error) {
-	stream, err := s.stream(ctx, emitter.DeadStream)
+	stream, err := s.stream(ctx, s.layout.DeadStream())
 	if err != nil {
 		return 0, err
 	}
 	replayed := 0
 	err = s.deadLettersOf(ctx, destination, func(dead StoredDeadLetter) (bool, error) {
 		msgID := fmt.Sprintf("dead.%s.%d", destination, dead.Sequence)
-		msg := newCopy(destination, dead.EventID, dead.EventType, dead.PayloadBytes(), msgID)
+		msg := newCopy(s.layout, destination, dead.EventID, dead.EventType, dead.PayloadBytes(), msgID)
 		if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 			return false, fmt.Errorf("publishing a copy of dead-lettered event %s for destination %q: %w", dead.EventID, destination, err)
 		}
@@ -84,7 +85,7 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, destination string) (int,
 // until. Events stored after the call began are left out, because e
 // receives them anyway. It returns the number of events sent.
 func (s *Store) ReplaySince(ctx context.Context, e *Endpoint, since, until time.Time) (int, error) {
-	stream, err := s.stream(ctx, emitter.EventsStream)
+	stream, err := s.stream(ctx, s.layout.EventsStream())
 	if err != nil {
 		return 0, err
 	}
@@ -97,9 +98,9 @@ func (s *Store) ReplaySince(ctx context.Context, e *Endpoint, since, until time.
 
 	batch := &copyBatch{js: s.js}
 	var batchErr error
-	err = scan{stream: stream, subjects: eventSubjects(e), startTime: since, endSeq: end}.run(ctx, func(msg jetstream.Msg) bool {
+	err = scan{stream: stream, subjects: eventSubjects(s.layout, e), startTime: since, endSeq: end}.run(ctx, func(msg jetstream.Msg) bool {
 		id := eventID(msg.Headers())
-		copied := newCopy(e.Name, id, eventType(msg.Subject()), msg.Data(), copyMsgID(id))
+		copied := newCopy(s.layout, e.Name, id, s.layout.EventType(msg.Subject()), msg.Data(), copyMsgID(id))
 		batchErr = batch.publish(ctx, copied)
 		return batchErr == nil
 	})
@@ -180,7 +181,7 @@ func (s *Store) SendTest(ctx context.Context, destination string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("encoding test event: %w", err)
 	}
-	msg := nats.NewMsg(emitter.DirectSubject(destination, TestEventType))
+	msg := nats.NewMsg(s.layout.DirectSubject(destination, TestEventType))
 	msg.Header.Set(jetstream.MsgIDHeader, id.String())
 	msg.Data = payload
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {

@@ -215,8 +215,8 @@ func TestEncodesUnchanged(t *testing.T) {
 }
 
 func TestCopyHasOwnMessageID(t *testing.T) {
-	msg := newCopy("orders", "01J0000000000000000000000", "order.created", []byte(`{}`), copyMsgID("01J0000000000000000000000"))
-	if msg.Subject != emitter.DirectSubject("orders", "order.created") {
+	msg := newCopy(defaultLayout, "orders", "01J0000000000000000000000", "order.created", []byte(`{}`), copyMsgID("01J0000000000000000000000"))
+	if msg.Subject != defaultLayout.DirectSubject("orders", "order.created") {
 		t.Errorf("subject = %s", msg.Subject)
 	}
 	if id := msg.Header.Get(emitter.EventIDHeader); id != "01J0000000000000000000000" {

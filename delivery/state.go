@@ -12,8 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
-
-	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 // States of an endpoint in the state bucket. A missing or deleted key means
@@ -118,7 +116,7 @@ func watchState(ctx, runCtx context.Context, kv jetstream.KeyValue, name string)
 	watcher, err := kv.Watch(watchCtx, name)
 	if err != nil {
 		cancelWatch()
-		return nil, EndpointState{}, fmt.Errorf("watching key %q in bucket %s: %w", name, emitter.StateBucket, err)
+		return nil, EndpointState{}, fmt.Errorf("watching key %q in bucket %s: %w", name, kv.Bucket(), err)
 	}
 	state := EndpointState{State: StateEnabled}
 	for {
@@ -126,7 +124,7 @@ func watchState(ctx, runCtx context.Context, kv jetstream.KeyValue, name string)
 		case entry, ok := <-watcher.Updates():
 			if !ok {
 				cancelWatch()
-				return nil, EndpointState{}, fmt.Errorf("watching key %q in bucket %s: watcher closed before the current value arrived", name, emitter.StateBucket)
+				return nil, EndpointState{}, fmt.Errorf("watching key %q in bucket %s: watcher closed before the current value arrived", name, kv.Bucket())
 			}
 			if entry != nil {
 				state, _ = decodeState(entry)
@@ -134,12 +132,12 @@ func watchState(ctx, runCtx context.Context, kv jetstream.KeyValue, name string)
 			}
 			if !detach() {
 				_ = watcher.Stop()
-				return nil, EndpointState{}, fmt.Errorf("reading key %q in bucket %s: %w", name, emitter.StateBucket, ctx.Err())
+				return nil, EndpointState{}, fmt.Errorf("reading key %q in bucket %s: %w", name, kv.Bucket(), ctx.Err())
 			}
 			return watcher, state, nil
 		case <-watchCtx.Done():
 			_ = watcher.Stop()
-			return nil, EndpointState{}, fmt.Errorf("reading key %q in bucket %s: %w", name, emitter.StateBucket, context.Cause(watchCtx))
+			return nil, EndpointState{}, fmt.Errorf("reading key %q in bucket %s: %w", name, kv.Bucket(), context.Cause(watchCtx))
 		}
 	}
 }
@@ -227,7 +225,7 @@ func (r *runner) disable(ctx context.Context, reason string) (bool, error) {
 		return false, fmt.Errorf("encoding state of endpoint %q: %w", r.name, err)
 	}
 	if _, err := r.kv.Put(ctx, r.name, value); err != nil {
-		return false, fmt.Errorf("writing state of endpoint %q to bucket %s: %w", r.name, emitter.StateBucket, err)
+		return false, fmt.Errorf("writing state of endpoint %q to bucket %s: %w", r.name, r.kv.Bucket(), err)
 	}
 	return true, nil
 }
@@ -242,7 +240,7 @@ func enableIfURLChanged(ctx context.Context, kv jetstream.KeyValue, e *Endpoint,
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading state of endpoint %q from bucket %s: %w", e.Name, emitter.StateBucket, err)
+		return fmt.Errorf("reading state of endpoint %q from bucket %s: %w", e.Name, kv.Bucket(), err)
 	}
 	state, err := decodeState(entry)
 	if err != nil || state.State != StateDisabled || state.URLSHA256 == "" || state.URLSHA256 == urlSHA256(e.URL) {
@@ -259,7 +257,7 @@ func enableIfURLChanged(ctx context.Context, kv jetstream.KeyValue, e *Endpoint,
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return nil
 		}
-		return fmt.Errorf("writing state of endpoint %q to bucket %s: %w", e.Name, emitter.StateBucket, err)
+		return fmt.Errorf("writing state of endpoint %q to bucket %s: %w", e.Name, kv.Bucket(), err)
 	}
 	logger.Info("endpoint url changed since it was disabled; enabling it",
 		zap.String("destination", e.Name))

@@ -13,8 +13,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 func sha256Hex(s string) string {
@@ -25,7 +23,7 @@ func sha256Hex(s string) string {
 // rawState returns the stored value of an endpoint's state.
 func rawState(t *testing.T, js jetstream.JetStream, name string) string {
 	t.Helper()
-	kv, err := js.KeyValue(t.Context(), emitter.StateBucket)
+	kv, err := js.KeyValue(t.Context(), defaultLayout.StateBucket())
 	if err != nil {
 		t.Fatalf("opening state bucket: %v", err)
 	}
@@ -117,7 +115,7 @@ func TestDisabledEndpointStaysDisabled(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			js := startJetStream(t)
-			kv, err := js.KeyValue(t.Context(), emitter.StateBucket)
+			kv, err := js.KeyValue(t.Context(), defaultLayout.StateBucket())
 			if err != nil {
 				t.Fatal(err)
 			}

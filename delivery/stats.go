@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 // TypeStats contains the counts of the streams for one event type.
@@ -37,11 +35,11 @@ func (s *Store) TypeStats(ctx context.Context) (map[string]*TypeStats, error) {
 		return stats[eventType]
 	}
 
-	events, err := s.stream(ctx, emitter.EventsStream)
+	events, err := s.stream(ctx, s.layout.EventsStream())
 	if err != nil {
 		return nil, err
 	}
-	stored, err := subjectCounts(ctx, events, emitter.EventsSubjectPrefix)
+	stored, err := subjectCounts(ctx, events, s.layout.EventsSubjectPrefix())
 	if err != nil {
 		return nil, err
 	}
@@ -49,16 +47,16 @@ func (s *Store) TypeStats(ctx context.Context) (map[string]*TypeStats, error) {
 		of(eventType).Stored = n
 	}
 
-	counters, err := s.stream(ctx, emitter.CountersStream)
+	counters, err := s.stream(ctx, s.layout.CountersStream())
 	if err != nil {
 		return nil, err
 	}
-	counted, err := subjectCounts(ctx, counters, emitter.DeliveredCounterPrefix)
+	counted, err := subjectCounts(ctx, counters, s.layout.DeliveredCounterPrefix())
 	if err != nil {
 		return nil, err
 	}
 	for eventType := range counted {
-		n, err := readCounter(ctx, counters, emitter.DeliveredCounterPrefix+eventType)
+		n, err := readCounter(ctx, counters, s.layout.DeliveredCounterSubject(eventType))
 		if err != nil {
 			return nil, err
 		}
@@ -89,13 +87,13 @@ func subjectCounts(ctx context.Context, stream jetstream.Stream, prefix string) 
 
 // allDeadLetters calls visit for every stored dead letter.
 func (s *Store) allDeadLetters(ctx context.Context, visit func(StoredDeadLetter)) error {
-	stream, err := s.stream(ctx, emitter.DeadStream)
+	stream, err := s.stream(ctx, s.layout.DeadStream())
 	if err != nil {
 		return err
 	}
 	var decodeErr error
 	err = scan{stream: stream}.run(ctx, func(msg jetstream.Msg) bool {
-		dead, err := decodeDeadLetter(msg.Data(), sequence(msg))
+		dead, err := decodeDeadLetter(stream, msg.Data(), sequence(msg))
 		if err != nil {
 			decodeErr = err
 			return false

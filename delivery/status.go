@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 // Status is the stored delivery status of one endpoint.
@@ -62,11 +60,11 @@ func (s *Store) Status(ctx context.Context, endpoint string, deadLetters map[str
 		health.FailingSince = time.Time{}
 	}
 
-	attempts, err := s.stream(ctx, emitter.AttemptsStream)
+	attempts, err := s.stream(ctx, s.layout.AttemptsStream())
 	if err != nil {
 		return Status{}, err
 	}
-	last, err := lastAttempt(ctx, attempts, emitter.AttemptsSubjectPrefix+endpoint+".*")
+	last, err := lastAttempt(ctx, attempts, s.layout.AttemptSubject(endpoint, "*"))
 	if err != nil {
 		return Status{}, err
 	}
@@ -90,7 +88,7 @@ func (s *Store) Status(ctx context.Context, endpoint string, deadLetters map[str
 // those waiting for a retry and those in flight included, and 0 when the
 // consumer does not exist.
 func (s *Store) Pending(ctx context.Context, endpoint string) (uint64, error) {
-	cons, err := s.js.Consumer(ctx, emitter.EventsStream, consumerName(endpoint))
+	cons, err := s.js.Consumer(ctx, s.layout.EventsStream(), consumerName(endpoint))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return 0, nil
 	}

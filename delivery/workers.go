@@ -56,6 +56,7 @@ type Hooks struct {
 type Workers struct {
 	logger  *zap.Logger
 	js      jetstream.JetStream
+	layout  emitter.Layout
 	runners []*runner
 
 	// delivered counts successful deliveries per event type until the
@@ -82,14 +83,14 @@ type Workers struct {
 }
 
 // Start creates or updates the durable consumer "dest_<name>" on the events
-// stream for each endpoint, and with opts.RemoveStale deletes the "dest_"
+// stream of layout for each endpoint, and with opts.RemoveStale deletes the "dest_"
 // consumers of other endpoints. It re-enables an endpoint that a 410
 // response disabled when its URL has changed since. Then it starts one
 // fetch loop per endpoint, which runs up to Concurrency attempts at a time.
 // The endpoints must be provisioned, and the streams and the state bucket
-// must exist (see emitter.EnsureStreams). ctx bounds the setup only; the
-// workers run until Drain or Stop.
-func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, opts Options) (*Workers, error) {
+// of layout must exist (see emitter.EnsureStreams). ctx bounds the setup
+// only; the workers run until Drain or Stop.
+func Start(ctx context.Context, js jetstream.JetStream, layout emitter.Layout, endpoints []*Endpoint, opts Options) (*Workers, error) {
 	if err := checkEndpoints(endpoints); err != nil {
 		return nil, err
 	}
@@ -98,15 +99,15 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 		logger = zap.NewNop()
 	}
 
-	stream, err := eventsStream(ctx, js)
+	stream, err := eventsStream(ctx, js, layout)
 	if err != nil {
 		return nil, err
 	}
-	kv, err := js.KeyValue(ctx, emitter.StateBucket)
+	kv, err := js.KeyValue(ctx, layout.StateBucket())
 	if err != nil {
-		return nil, fmt.Errorf("opening key-value bucket %s: %w; create it with emitter.EnsureStreams before starting delivery", emitter.StateBucket, err)
+		return nil, fmt.Errorf("opening key-value bucket %s: %w; create it with emitter.EnsureStreams before starting delivery", layout.StateBucket(), err)
 	}
-	consumers, err := reconcileConsumers(ctx, stream, endpoints, opts.RemoveStale, logger)
+	consumers, err := reconcileConsumers(ctx, stream, layout, endpoints, opts.RemoveStale, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -121,13 +122,14 @@ func Start(ctx context.Context, js jetstream.JetStream, endpoints []*Endpoint, o
 	w := &Workers{
 		logger:         logger,
 		js:             js,
+		layout:         layout,
 		delivered:      new(deliveredCounts),
-		records:        newRecordWriter(js, logger),
+		records:        newRecordWriter(js, layout, logger),
 		cancelFetch:    cancelFetch,
 		cancelAttempts: cancelAttempts,
 	}
 	for i, e := range endpoints {
-		r := newRunner(e, js, kv, consumers[i], logger, opts.Hooks)
+		r := newRunner(e, js, layout, kv, consumers[i], logger, opts.Hooks)
 		r.delivered = w.delivered
 		r.records = w.records
 		watcher, state, err := watchState(ctx, fetchCtx, kv, e.Name)
@@ -246,6 +248,7 @@ func (w *Workers) waitFor(timeout time.Duration) bool {
 type runner struct {
 	name          string
 	js            jetstream.JetStream
+	layout        emitter.Layout
 	kv            jetstream.KeyValue
 	consumer      jetstream.Consumer
 	client        *http.Client
@@ -275,11 +278,12 @@ type runner struct {
 	attemptCtx context.Context
 }
 
-func newRunner(e *Endpoint, js jetstream.JetStream, kv jetstream.KeyValue, consumer jetstream.Consumer, logger *zap.Logger, hooks Hooks) *runner {
+func newRunner(e *Endpoint, js jetstream.JetStream, layout emitter.Layout, kv jetstream.KeyValue, consumer jetstream.Consumer, logger *zap.Logger, hooks Hooks) *runner {
 	client := newHTTPClient(e.clientPolicy())
 	r := &runner{
 		name:     e.Name,
 		js:       js,
+		layout:   layout,
 		kv:       kv,
 		consumer: consumer,
 		client:   client,

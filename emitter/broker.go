@@ -47,6 +47,11 @@ type Broker struct {
 	js        jetstream.JetStream
 	publisher *Publisher
 
+	// layout names the streams, the bucket and the subjects. It comes
+	// from the prefix of the config that started the broker and never
+	// changes.
+	layout Layout
+
 	// mode, cluster and replicas describe the broker in State.
 	mode     string
 	cluster  string
@@ -84,7 +89,10 @@ func (e *brokerEntry) Destruct() error {
 // When the broker already runs, it is returned as it is, with two
 // changes from cfg and hooks: the publisher uses hooks from now on and a
 // new DrainTimeout. A different QueueSize is logged as a warning and takes
-// effect only after Caddy restarts.
+// effect only after Caddy restarts. A different Prefix is an error,
+// because the running publisher and server keep the layout they started
+// with. Only an embedded server returns it, because the prefix is part of
+// the BrokerKey of an external cluster.
 //
 // Acquire does not create streams: call EnsureStreams on JetStream()
 // after it. Events enqueued before the streams exist are retried until
@@ -116,11 +124,25 @@ func Acquire(cfg *Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 	}
 
 	b := value.(*brokerEntry).broker
+	if loaded && config.Prefix != b.layout.Prefix() {
+		// LoadOrNew counted this use, and the broker keeps running
+		// for the config that holds it.
+		if _, err := brokers.Delete(b.key); err != nil {
+			logger.Error("releasing the NATS broker after a rejected prefix", zap.String("broker", b.key), zap.Error(err))
+		}
+		return nil, fmt.Errorf("acquiring NATS broker %q: prefix %q differs from %q, which the running embedded server uses: restart Caddy to change the prefix, or give this config its own store_dir",
+			b.key, config.Prefix, b.layout.Prefix())
+	}
 	b.refs.Add(1)
 	if loaded {
 		b.update(config, logger, hooks)
 	}
 	return b, nil
+}
+
+// Layout returns the names of the broker's streams, bucket and subjects.
+func (b *Broker) Layout() Layout {
+	return b.layout
 }
 
 // JetStream returns the JetStream handle on the broker's connection.
@@ -226,6 +248,7 @@ func startBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 		zap.String("store_dir", cfg.StoreDir),
 		zap.String("server_name", s.Name()),
 		zap.String("nats_version", server.VERSION),
+		zap.String("prefix", cfg.Prefix),
 		zap.Int("queue_size", cfg.QueueSize),
 		zap.Duration("duration", time.Since(start)),
 	}
@@ -258,6 +281,7 @@ func startExternalBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, 
 		zap.String("server_name", client.conn.ConnectedServerName()),
 		zap.String("server_version", client.conn.ConnectedServerVersion()),
 		zap.Int("replicas", cfg.StreamReplicas()),
+		zap.String("prefix", cfg.Prefix),
 		zap.Int("queue_size", cfg.QueueSize),
 		zap.Duration("duration", time.Since(start)))
 	return b, nil
@@ -266,11 +290,15 @@ func startExternalBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, 
 // newBrokerOn creates the JetStream handle and starts the publisher on an
 // open client connection.
 func newBrokerOn(client *clientConn, cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
+	layout, err := NewLayout(cfg.Prefix)
+	if err != nil {
+		return nil, err
+	}
 	js, err := jetstream.New(client.conn, jetstream.WithPublishAsyncMaxPending(sharedMaxPending))
 	if err != nil {
 		return nil, fmt.Errorf("creating JetStream handle for NATS broker %q: %w", cfg.BrokerKey(), err)
 	}
-	publisher, err := newPublisher(client.conn, cfg, logger, hooks)
+	publisher, err := newPublisher(client.conn, cfg, layout, logger, hooks)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +310,7 @@ func newBrokerOn(client *clientConn, cfg Config, logger *zap.Logger, hooks Hooks
 		client:    client,
 		js:        js,
 		publisher: publisher,
+		layout:    layout,
 		queueSize: cfg.QueueSize,
 		replicas:  cfg.StreamReplicas(),
 	}, nil

@@ -86,6 +86,21 @@ type Config struct {
 	// single embedded server always removes them. Default: false.
 	RemoveStaleConsumers bool `json:"remove_stale_consumers,omitempty"`
 
+	// Prefix of the names of the JetStream streams, the key-value bucket
+	// and the subjects, so that several deployments can share one NATS
+	// cluster without seeing each other's events, consumers, dead letters
+	// or state. It is dot-separated tokens of ASCII letters, digits, '_'
+	// and '-', at most 32 characters long, whose first token is not
+	// `webhooks`. With `acme`, the events stream is
+	// `ACME_WEBHOOKS_EVENTS` (the prefix upper-cased with '.' and '-'
+	// replaced by '_') and events are published on
+	// `acme.webhooks.events.<type>`. Changing it starts with new, empty
+	// streams and leaves the old ones as they are. An embedded server
+	// keeps the prefix it started with, so changing it there needs a
+	// restart of Caddy. Default: none, which uses the names without a
+	// prefix, such as `WEBHOOKS_EVENTS`.
+	Prefix string `json:"prefix,omitempty"`
+
 	// Directory of the embedded server's JetStream store. It is created
 	// with mode 0700 if needed, and the server keeps its data under a
 	// `jetstream` subdirectory. While the server runs, Caddy holds an
@@ -156,6 +171,9 @@ func (c *Config) Validate() error {
 			return err
 		}
 	} else if err := c.validateEmbedded(); err != nil {
+		return err
+	}
+	if err := ValidatePrefix(c.Prefix); err != nil {
 		return err
 	}
 	if c.Replicas < 0 || c.Replicas > maxReplicas {

@@ -143,9 +143,18 @@ func TestConfigBrokerKey(t *testing.T) {
 	if strings.Contains(a.BrokerKey(), "one") {
 		t.Errorf("key %q contains the password", a.BrokerKey())
 	}
+	prefixed := a
+	prefixed.Prefix = "acme"
+	if a.BrokerKey() == prefixed.BrokerKey() {
+		t.Errorf("prefix acme kept the key %q, so two prefixes would share one publisher", a.BrokerKey())
+	}
 	embedded := Config{StoreDir: "/var/lib/caddy/nats"}
 	if embedded.BrokerKey() != "/var/lib/caddy/nats" {
 		t.Errorf("embedded key = %q, want the store directory", embedded.BrokerKey())
+	}
+	embeddedPrefixed := Config{StoreDir: "/var/lib/caddy/nats", Prefix: "acme"}
+	if embeddedPrefixed.BrokerKey() != embedded.BrokerKey() {
+		t.Errorf("embedded key with prefix = %q, want the store directory, which one server owns", embeddedPrefixed.BrokerKey())
 	}
 }
 
@@ -194,6 +203,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "replicas without cluster", change: func(c *Config) { c.Replicas = 3 }, wantErr: "a single embedded server keeps one copy"},
 		{name: "server name without cluster", change: func(c *Config) { c.ServerName = "web-1" }, wantErr: `server_name "web-1" is set without cluster`},
 		{name: "password without urls", change: func(c *Config) { c.User, c.Password = "caddy", "secret" }, wantErr: "set urls or remove them"},
+		{name: "prefix", change: func(c *Config) { c.Prefix = "acme.prod" }},
+		{name: "prefix with space", change: func(c *Config) { c.Prefix = "ac me" }, wantErr: `invalid prefix "ac me"`},
 		{name: "cluster", change: func(c *Config) {
 			c.Cluster = &Cluster{Name: "webhooks", Listen: "127.0.0.1:6222", Routes: []string{"nats-route://127.0.0.1:6223"}}
 			c.Replicas = 3

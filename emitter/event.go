@@ -26,12 +26,6 @@ type Event struct {
 	Observed time.Time
 }
 
-// Subject returns the JetStream subject that events of this type are
-// published on.
-func Subject(eventType string) string {
-	return EventsSubjectPrefix + eventType
-}
-
 // ValidateEventType checks that an event type is a dot-separated list of
 // tokens made of ASCII letters, digits, '_' and '-', because it becomes part
 // of a NATS subject.

@@ -60,8 +60,11 @@ func (c *Config) RemovesStaleConsumers() bool {
 
 // BrokerKey identifies the broker of a provisioned config within this
 // process: the store directory of an embedded server, or a hash of the
-// connection settings of an external cluster. Configs with equal keys share
-// one broker.
+// connection settings and the prefix of an external cluster. Configs with
+// equal keys share one broker. Configs with different prefixes get
+// separate connections to an external cluster, but an embedded store runs
+// one server, and Acquire rejects a prefix other than the one its broker
+// started with.
 func (c *Config) BrokerKey() string {
 	if !c.External() {
 		return c.StoreDir
@@ -71,7 +74,7 @@ func (c *Config) BrokerKey() string {
 	h := sha256.New()
 	urls := slices.Clone(c.URLs)
 	slices.Sort(urls)
-	parts := append(urls, "", c.Credentials, c.NKey, c.User, c.Password)
+	parts := append(urls, "", c.Credentials, c.NKey, c.User, c.Password, c.Prefix)
 	if c.TLS != nil {
 		parts = append(parts, c.TLS.ClientCertificate, c.TLS.ClientKey)
 		parts = append(parts, c.TLS.CA...)

@@ -224,7 +224,7 @@ func ensureClusterStreams(t *testing.T, b *Broker, replicas int) {
 	waitFor(t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return EnsureStreams(ctx, b.JetStream(), StreamOptions{Replicas: replicas})
+		return EnsureStreams(ctx, b.JetStream(), Layout{}, StreamOptions{Replicas: replicas})
 	})
 }
 

@@ -98,7 +98,7 @@ func ensureStreams(t *testing.T, b *Broker) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := EnsureStreams(ctx, b.JetStream(), StreamOptions{}); err != nil {
+	if err := EnsureStreams(ctx, b.JetStream(), b.Layout(), StreamOptions{}); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
 }

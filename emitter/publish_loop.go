@@ -134,7 +134,7 @@ func (l *publishLoop) popInFlight() *pendingEvent {
 func (l *publishLoop) send(pe *pendingEvent) {
 	pe.attempts++
 	pe.generation = l.generation
-	msg := &nats.Msg{Subject: Subject(pe.ev.Type), Data: pe.ev.Payload}
+	msg := &nats.Msg{Subject: l.p.layout.Subject(pe.ev.Type), Data: pe.ev.Payload}
 	ack, err := l.p.js.PublishMsgAsync(msg,
 		jetstream.WithMsgID(pe.ev.ID),
 		jetstream.WithRetryAttempts(0))
@@ -162,7 +162,7 @@ func (l *publishLoop) settle(pe *pendingEvent, ack *jetstream.PubAck) {
 
 // fail drops pe on a permanent error and schedules a retry otherwise.
 func (l *publishLoop) fail(pe *pendingEvent, err error) {
-	subject := Subject(pe.ev.Type)
+	subject := l.p.layout.Subject(pe.ev.Type)
 	if hint, permanent := l.permanentError(subject, err); permanent {
 		l.p.dropAccepted(pe, DropPublishFailed,
 			fmt.Errorf("publishing event to %q: %w; %s", subject, err, hint))

@@ -79,6 +79,7 @@ const (
 // backoff for as long as it runs.
 type Publisher struct {
 	js     jetstream.JetStream
+	layout Layout
 	logger *zap.Logger
 
 	hooks        atomic.Pointer[Hooks]
@@ -116,7 +117,7 @@ type pendingEvent struct {
 	ack jetstream.PubAckFuture
 }
 
-func newPublisher(conn *nats.Conn, cfg Config, logger *zap.Logger, hooks Hooks) (*Publisher, error) {
+func newPublisher(conn *nats.Conn, cfg Config, layout Layout, logger *zap.Logger, hooks Hooks) (*Publisher, error) {
 	js, err := jetstream.New(conn,
 		jetstream.WithPublishAsyncMaxPending(maxInFlight),
 		jetstream.WithPublishAsyncTimeout(ackTimeout))
@@ -125,6 +126,7 @@ func newPublisher(conn *nats.Conn, cfg Config, logger *zap.Logger, hooks Hooks) 
 	}
 	p := &Publisher{
 		js:             js,
+		layout:         layout,
 		logger:         logger,
 		queue:          make(chan *pendingEvent, cfg.QueueSize),
 		abort:          make(chan struct{}),

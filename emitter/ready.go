@@ -18,8 +18,8 @@ const (
 	streamsAttemptTimeout = 5 * time.Second
 )
 
-// EnsureStreams runs EnsureStreams on the broker with the configured
-// replicas when opts.Replicas is 0. On a shared broker it retries until ctx
+// EnsureStreams runs EnsureStreams on the broker with its layout, and with
+// the configured replicas when opts.Replicas is 0. On a shared broker it retries until ctx
 // ends, because a cluster accepts streams only once it has elected a
 // JetStream leader and enough servers for the replicas have joined, which
 // takes as long as the other instances take to start. The error is the
@@ -29,7 +29,7 @@ func (b *Broker) EnsureStreams(ctx context.Context, opts StreamOptions) error {
 		opts.Replicas = b.replicas
 	}
 	if b.mode == ModeEmbedded {
-		return EnsureStreams(ctx, b.js, opts)
+		return EnsureStreams(ctx, b.js, b.layout, opts)
 	}
 	err := b.ensureStreamsOnce(ctx, opts)
 	if err == nil {
@@ -65,5 +65,5 @@ func (b *Broker) EnsureStreams(ctx context.Context, opts StreamOptions) error {
 func (b *Broker) ensureStreamsOnce(ctx context.Context, opts StreamOptions) error {
 	attemptCtx, cancel := context.WithTimeout(ctx, streamsAttemptTimeout)
 	defer cancel()
-	return EnsureStreams(attemptCtx, b.js, opts)
+	return EnsureStreams(attemptCtx, b.js, b.layout, opts)
 }

@@ -36,6 +36,10 @@ type BrokerState struct {
 	// Replicas is the configured number of copies of each stream.
 	Replicas int `json:"replicas"`
 
+	// Prefix is the subject prefix of this deployment's streams and
+	// subjects, empty for the default names.
+	Prefix string `json:"prefix,omitempty"`
+
 	// Reconnects counts the reconnections since the broker started.
 	Reconnects uint64 `json:"reconnects"`
 
@@ -59,6 +63,7 @@ func (b *Broker) State() BrokerState {
 		Status:        status.String(),
 		Cluster:       b.cluster,
 		Replicas:      b.replicas,
+		Prefix:        b.Layout().Prefix(),
 		Reconnects:    conn.Stats().Reconnects,
 		PendingEvents: b.publisher.Pending(),
 	}

@@ -2,7 +2,9 @@ package emitter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,10 +31,6 @@ const (
 	// workers write each attempt record once, without retrying, so the
 	// window only has to catch a record that is sent twice in a row.
 	attemptsDuplicatesWindow = 5 * time.Second
-
-	// countersSubjects selects every counter subject, such as those of
-	// DeliveredCounterPrefix.
-	countersSubjects = "webhooks.counters.>"
 )
 
 // StreamOptions are the settings of the JetStream layout that come from the
@@ -50,10 +48,13 @@ type StreamOptions struct {
 	Replicas int
 }
 
-// EnsureStreams creates the streams and the state bucket of the JetStream
-// layout, or updates them to match opts. It is idempotent and runs on every
-// config load.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
+// EnsureStreams creates the streams and the state bucket of layout, or
+// updates them to match opts. It is idempotent and runs on every config
+// load. It fails without changing a stream that exists with subjects of
+// another layout. Prefixes such as "acme" and "ACME", or "a.b" and "a_b",
+// map to the same stream names, and updating such a stream would take its
+// subjects away from the config that created it.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, layout Layout, opts StreamOptions) error {
 	if opts.EventsMaxAge <= 0 {
 		opts.EventsMaxAge = DefaultEventsMaxAge
 	}
@@ -66,37 +67,42 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 
 	streams := []jetstream.StreamConfig{
 		{
-			Name:        EventsStream,
+			Name:        layout.EventsStream(),
 			Description: "Events observed by the webhooks handler, one message per event",
-			Subjects:    []string{EventsSubjectPrefix + ">", DirectSubjectPrefix + ">"},
+			Subjects:    []string{layout.EventsSubjectPrefix() + ">", layout.DirectSubjectPrefix() + ">"},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      opts.EventsMaxAge,
 			Duplicates:  min(eventsDuplicatesWindow, opts.EventsMaxAge),
 		},
 		{
-			Name:        AttemptsStream,
+			Name:        layout.AttemptsStream(),
 			Description: "One record per webhook delivery attempt",
-			Subjects:    []string{AttemptsSubjectPrefix + ">"},
+			Subjects:    []string{layout.AttemptsSubjectPrefix() + ">"},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      opts.AttemptsMaxAge,
 			Duplicates:  min(attemptsDuplicatesWindow, opts.AttemptsMaxAge),
 		},
 		{
-			Name:        DeadStream,
+			Name:        layout.DeadStream(),
 			Description: "Events whose delivery failed after the last retry, kept until replayed or purged",
-			Subjects:    []string{DeadSubjectPrefix + ">"},
+			Subjects:    []string{layout.DeadSubjectPrefix() + ">"},
 			Retention:   jetstream.LimitsPolicy,
 		},
 		{
-			Name:        CountersStream,
+			Name:        layout.CountersStream(),
 			Description: "Running totals, such as successful deliveries per event type",
-			Subjects:    []string{countersSubjects},
+			Subjects:    []string{layout.CountersSubjectPrefix() + ">"},
 			Retention:   jetstream.LimitsPolicy,
 			// Each message carries the counter's total, so only the
 			// last one of a subject is needed.
 			MaxMsgsPerSubject: 1,
 			AllowMsgCounter:   true,
 		},
+	}
+	for _, cfg := range streams {
+		if err := checkStreamOwner(ctx, js, layout, cfg.Name); err != nil {
+			return err
+		}
 	}
 	for _, cfg := range streams {
 		cfg.Storage = jetstream.FileStorage
@@ -107,14 +113,36 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 	}
 
 	_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      StateBucket,
+		Bucket:      layout.StateBucket(),
 		Description: "State of each webhook destination: enabled, paused or disabled",
 		History:     5,
 		Storage:     jetstream.FileStorage,
 		Replicas:    opts.Replicas,
 	})
 	if err != nil {
-		return fmt.Errorf("creating or updating key-value bucket %s: %w", StateBucket, err)
+		return fmt.Errorf("creating or updating key-value bucket %s: %w", layout.StateBucket(), err)
+	}
+	return nil
+}
+
+// checkStreamOwner returns an error when the stream name exists with a
+// subject outside of layout. The state bucket has no subjects of the
+// layout to check, but its name collides only when the stream names do,
+// so this check covers it too.
+func checkStreamOwner(ctx context.Context, js jetstream.JetStream, layout Layout, name string) error {
+	stream, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking up stream %s: %w", name, err)
+	}
+	root := layout.subjectRoot()
+	for _, subject := range stream.CachedInfo().Config.Subjects {
+		if !strings.HasPrefix(subject, root) {
+			return fmt.Errorf("stream %s stores subject %q, which is outside of prefix %q (subjects %s>): another prefix that maps to the same stream names created it; choose a prefix that differs in more than case, '.', '-' and '_'",
+				name, subject, layout.Prefix(), root)
+		}
 	}
 	return nil
 }
