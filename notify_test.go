@@ -298,7 +298,7 @@ func TestEmailDestinationDeadLetters550(t *testing.T) {
 	})
 
 	s.order(t, "bob")
-	entry := s.caddy.waitLog(30*time.Second, "webhook attempt failed; no retries left, dead-lettering")
+	entry := s.caddy.waitLog(30*time.Second, "e-mail attempt failed; no retries left, dead-lettering")
 	if entry["destination"] != "sales" || entry["attempt"] != float64(1) || entry["error_class"] != "smtp_rejected" {
 		t.Errorf("dead-letter log %v, want destination sales, attempt 1, error_class smtp_rejected", entry)
 	}

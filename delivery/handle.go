@@ -324,6 +324,15 @@ func (r *runner) deadLetterInvalid(ctx context.Context, msg jetstream.Msg, ev *e
 	r.deadLetter(ctx, msg, ev, res)
 }
 
+// mailLogMessages are the attempt log messages of e-mail destinations, by
+// outcome. An e-mail destination is never disabled by a reply, so it has no
+// message for OutcomeDisabled.
+var mailLogMessages = map[string]string{
+	OutcomeSuccess:    "e-mail sent",
+	OutcomeRetry:      "e-mail attempt failed; will retry",
+	OutcomeDeadLetter: "e-mail attempt failed; no retries left, dead-lettering",
+}
+
 // logAttempt writes the attempt's log line: Info on success, Warn when the
 // event will be retried, Error on a dead letter or a disabled endpoint.
 func (r *runner) logAttempt(ev *event, res *attemptResult, outcome string, retryIn time.Duration) {
@@ -335,6 +344,9 @@ func (r *runner) logAttempt(ev *event, res *attemptResult, outcome string, retry
 		level, message = zapcore.ErrorLevel, "webhook attempt failed; no retries left, dead-lettering"
 	case OutcomeDisabled:
 		level, message = zapcore.ErrorLevel, "receiver responded with 410 Gone; endpoint disabled until enabled again"
+	}
+	if r.mail != nil {
+		message = mailLogMessages[outcome]
 	}
 	ce := r.logger.Check(level, message)
 	if ce == nil {
