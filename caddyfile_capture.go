@@ -26,7 +26,8 @@ import (
 //
 // The items on the capture line are request_body, response_body and none.
 // Capture keeps the response body unless response_body off or none is
-// given, and none keeps nothing at all, so it stands alone.
+// given. none keeps nothing at all, so it cannot be combined with other
+// items.
 func (p *eventRuleParser) parseCapture(d *caddyfile.Dispenser) error {
 	if p.rule.Capture != nil {
 		return d.Errf("event %q: capture is given twice: put every item in one capture block", p.rule.Event)

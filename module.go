@@ -236,9 +236,9 @@ func finalStatus(rec *capture.Recorder, w http.ResponseWriter, handlerErr error)
 }
 
 // emitMatching emits one event for each candidate rule whose response
-// matcher matches. The exchange is built once, with what the candidates
-// together capture, and each rule's payload sees the part its own plan
-// keeps.
+// matcher matches. The exchange is built once from the union of the
+// candidates' captures, and each rule's payload is built from the part that
+// its own plan keeps.
 func (h *Handler) emitMatching(candidates []*Rule, obs *observation, status int, header http.Header, rec *capture.Recorder) {
 	var exchange *payload.Exchange
 	for _, rule := range candidates {
@@ -313,8 +313,8 @@ type observedRequest struct {
 	contentEncoding string
 }
 
-// observation is what the handler keeps of a request while the next
-// handler serves it.
+// observation is the handler's record of a request while the next handler
+// serves it.
 type observation struct {
 	req  observedRequest
 	plan capturePlan
@@ -348,7 +348,7 @@ func newObservation(r *http.Request, candidates []*Rule) *observation {
 
 	// A request with Content-Length 0 has no body to keep, and
 	// reverse_proxy never reads it, so it is not teed. Caddy may have
-	// wrapped its http.NoBody, so the length is what tells.
+	// wrapped its http.NoBody, so the check uses the length.
 	if plan.requestBody && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		obs.req.contentEncoding = strings.Join(r.Header.Values("Content-Encoding"), ",")
 		obs.requestBody = capture.NewRequestBody(r.Body, plan.maxBody)

@@ -41,9 +41,10 @@ type Digest struct {
 	Last        time.Time `json:"last"`
 }
 
-// Collector gathers dead letters per destination and hands one Digest per
-// destination to send when the interval that began with the destination's
-// first dead letter has passed. Add never blocks on send.
+// Collector gathers dead letters per destination. When the interval that
+// began with a destination's first dead letter has passed, it calls send
+// with one Digest for that destination. Add never calls send, so it does
+// not wait for it.
 type Collector struct {
 	interval time.Duration
 	send     func(Digest)

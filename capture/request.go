@@ -10,7 +10,7 @@ import (
 // RequestBody wraps a request body and keeps the first bytes that the next
 // handler reads from it. It never reads on its own, so the upstream gets the
 // body exactly as the client sent it, at the pace it reads it, and a body
-// that nobody reads stays unread.
+// that no handler reads stays unread.
 //
 // An HTTP client transport may go on reading a request body in its own
 // goroutine after the round trip returned, so the kept bytes are guarded by

@@ -38,6 +38,23 @@ func addAdminFlags(cmd *cobra.Command) {
 
 // newAdminClient resolves the admin address from --address, --config and
 // --adapter the way `caddy stop` and `caddy reload` do.
+// callAdmin makes one admin API request. With --json it prints the response
+// body indented and returns nil. Otherwise it returns the body for a table.
+func callAdmin(cmd *cobra.Command, request func(c *adminClient) ([]byte, error)) ([]byte, error) {
+	client, err := newAdminClient(cmd)
+	if err != nil {
+		return nil, err
+	}
+	data, err := request(client)
+	if err != nil {
+		return nil, err
+	}
+	if jsonOutput(cmd) {
+		return nil, writeIndentedJSON(cmd.OutOrStdout(), data)
+	}
+	return data, nil
+}
+
 func newAdminClient(cmd *cobra.Command) (*adminClient, error) {
 	flags := cmd.Flags()
 	address, _ := flags.GetString("address")

@@ -88,16 +88,9 @@ func runPurgeDead(cmd *cobra.Command, args []string) error {
 	if len(args) == 2 {
 		path += "/" + url.PathEscape(args[1])
 	}
-	client, err := newAdminClient(cmd)
-	if err != nil {
+	data, err := callAdmin(cmd, func(c *adminClient) ([]byte, error) { return c.delete(path) })
+	if err != nil || data == nil {
 		return err
-	}
-	data, err := client.delete(path)
-	if err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return writeIndentedJSON(cmd.OutOrStdout(), data)
 	}
 
 	var result struct {

@@ -199,16 +199,9 @@ same queue, signing and retries as every other event, and prints its id.
 }
 
 func runTest(cmd *cobra.Command, args []string) error {
-	client, err := newAdminClient(cmd)
-	if err != nil {
+	data, err := callAdmin(cmd, func(c *adminClient) ([]byte, error) { return c.post(destinationPath(args[0], "/test"), nil) })
+	if err != nil || data == nil {
 		return err
-	}
-	data, err := client.post(destinationPath(args[0], "/test"), nil)
-	if err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return writeIndentedJSON(cmd.OutOrStdout(), data)
 	}
 	var sent struct {
 		EventID string `json:"event_id"`
@@ -261,16 +254,9 @@ func runReplay(cmd *cobra.Command, args []string, now func() time.Time) error {
 	if err != nil {
 		return err
 	}
-	client, err := newAdminClient(cmd)
-	if err != nil {
+	data, err := callAdmin(cmd, func(c *adminClient) ([]byte, error) { return c.post(destinationPath(args[0], "/replay"), request) })
+	if err != nil || data == nil {
 		return err
-	}
-	data, err := client.post(destinationPath(args[0], "/replay"), request)
-	if err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return writeIndentedJSON(cmd.OutOrStdout(), data)
 	}
 
 	var replayed struct {

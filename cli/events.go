@@ -178,16 +178,9 @@ from 1 again.
 }
 
 func runEvent(cmd *cobra.Command, args []string) error {
-	client, err := newAdminClient(cmd)
-	if err != nil {
+	data, err := callAdmin(cmd, func(c *adminClient) ([]byte, error) { return c.get(eventPath(args[0], ""), nil) })
+	if err != nil || data == nil {
 		return err
-	}
-	data, err := client.get(eventPath(args[0], ""), nil)
-	if err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return writeIndentedJSON(cmd.OutOrStdout(), data)
 	}
 	var ev eventDetail
 	if err := decodeResponse(data, "event", &ev); err != nil {
@@ -322,16 +315,9 @@ func runRedeliver(cmd *cobra.Command, args []string) error {
 		Destination string `json:"destination,omitempty"`
 	}{Destination: destinationName}
 
-	client, err := newAdminClient(cmd)
-	if err != nil {
+	data, err := callAdmin(cmd, func(c *adminClient) ([]byte, error) { return c.post(eventPath(args[0], "/redeliver"), body) })
+	if err != nil || data == nil {
 		return err
-	}
-	data, err := client.post(eventPath(args[0], "/redeliver"), body)
-	if err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return writeIndentedJSON(cmd.OutOrStdout(), data)
 	}
 
 	var result struct {
@@ -376,16 +362,9 @@ successful delivery, a copy from redeliver or replay too.
 }
 
 func runEventTypes(cmd *cobra.Command, _ []string) error {
-	client, err := newAdminClient(cmd)
-	if err != nil {
+	data, err := callAdmin(cmd, func(c *adminClient) ([]byte, error) { return c.get("/webhooks/event-types", nil) })
+	if err != nil || data == nil {
 		return err
-	}
-	data, err := client.get("/webhooks/event-types", nil)
-	if err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return writeIndentedJSON(cmd.OutOrStdout(), data)
 	}
 	var catalogue struct {
 		EventTypes []eventType `json:"event_types"`

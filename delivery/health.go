@@ -66,7 +66,7 @@ type healthTracker struct {
 	stored Health
 }
 
-// successWriteInterval is how stale the stored LastSuccess may get while
+// successWriteInterval is the maximum age of the stored LastSuccess while
 // an endpoint keeps succeeding, so a busy endpoint does not write its health
 // at every flush. The end of failures is stored at the next flush.
 const successWriteInterval = time.Minute

@@ -461,9 +461,9 @@ func (r *runner) acquireSlots(ctx context.Context) (int, bool) {
 }
 
 // batchLimit returns the maximum number of events of one pull request. A
-// rate limit makes ready wait between events, so with one the batch is a
-// single event, which then never waits in the client buffer. An open
-// breaker allows a single probe.
+// rate limit makes ready wait between events, so with a limit the batch is
+// one event, which then does not wait in the client buffer behind others.
+// An open breaker allows a single probe.
 func (r *runner) batchLimit() int {
 	if r.limiter != nil || r.breaker.isOpen() {
 		return 1

@@ -19,11 +19,11 @@ const (
 )
 
 // EnsureStreams runs EnsureStreams on the broker with its layout, and with
-// the configured replicas when opts.Replicas is 0. On a shared broker it retries until ctx
-// ends, because a cluster accepts streams only once it has elected a
-// JetStream leader and enough servers for the replicas have joined, which
-// takes as long as the other instances take to start. The error is the
-// last attempt's.
+// the configured replicas when opts.Replicas is 0. On a shared broker it
+// retries until ctx ends. A cluster accepts streams only once it has elected
+// a JetStream leader and enough servers for the replicas have joined, and
+// that waits for the other instances to start. The error is the last
+// attempt's.
 func (b *Broker) EnsureStreams(ctx context.Context, opts StreamOptions) error {
 	if opts.Replicas == 0 {
 		opts.Replicas = b.replicas

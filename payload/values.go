@@ -128,8 +128,8 @@ func CheckName(name string) error {
 
 // Resolver returns a resolver for the webhook.* placeholders of x, which
 // passes every other name to fallback. A nil fallback resolves nothing.
-// Each body is decoded at most once, when a placeholder first reads it,
-// which a sync.Once per body ensures. The resolver may be used by several
+// Each body is decoded at most once, by a sync.Once, when a placeholder
+// first reads it. The resolver may be used by several
 // goroutines at once, and x must not change while it is in use.
 //
 // The values are:

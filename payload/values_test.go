@@ -64,9 +64,9 @@ func TestExchangeResolver(t *testing.T) {
 }
 
 func TestExchangeResolverFallback(t *testing.T) {
-	var asked []string
+	var requested []string
 	fallback := placeholder.ResolverFunc(func(name string) (any, bool) {
-		asked = append(asked, name)
+		requested = append(requested, name)
 		return "from fallback", true
 	})
 	r := templateExchange().Resolver(fallback)
@@ -74,8 +74,8 @@ func TestExchangeResolverFallback(t *testing.T) {
 		r.Resolve(name)
 	}
 	want := []string{"http.request.uri", "webhook.typo"}
-	if !reflect.DeepEqual(asked, want) {
-		t.Errorf("fallback asked for %q, want %q", asked, want)
+	if !reflect.DeepEqual(requested, want) {
+		t.Errorf("fallback requested for %q, want %q", requested, want)
 	}
 
 	if v, ok := templateExchange().Resolver(nil).Resolve("http.request.uri"); ok {

@@ -317,10 +317,10 @@ func configRequirements(t *testing.T) []requirement {
 	return append(jsonReqs, caddyfileReqs...)
 }
 
-// checkReference returns what the reference lacks or gets wrong: a
+// checkReference returns the problems of the reference. It reports a
 // required name missing from the tables of its sections, a section without
-// a settings table, a row without a default, and a name in a table that no
-// config type or parser has.
+// a settings table, and a row without a default. It also reports a name in
+// a table that no config type or parser has.
 func checkReference(doc string, reqs []requirement) []string {
 	sections, err := parseSections(doc)
 	if err != nil {
