@@ -88,9 +88,11 @@ func TestExternalBrokerWaitsForOutage(t *testing.T) {
 	// queue or the reconnect buffer.
 	s.Shutdown()
 	s.WaitForShutdown()
+	// nats.go runs the disconnect callback that records the time after the
+	// status has changed, so disconnected_since may lag Connected briefly.
 	waitFor(t, 10*time.Second, func() error {
-		if b.State().Connected {
-			return fmt.Errorf("still connected")
+		if state := b.State(); state.Connected || state.DisconnectedSince == nil {
+			return fmt.Errorf("State() = %+v, want disconnected with disconnected_since", state)
 		}
 		return nil
 	})

@@ -44,7 +44,8 @@ type BrokerState struct {
 	Reconnects uint64 `json:"reconnects"`
 
 	// DisconnectedSince is when the connection was lost, set only while
-	// it is down.
+	// it is down. It appears a moment after Connected turns false, once
+	// the NATS client has run its disconnect callback.
 	DisconnectedSince *time.Time `json:"disconnected_since,omitempty"`
 
 	// PendingEvents counts the events accepted by the publisher and not
