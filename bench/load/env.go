@@ -139,7 +139,10 @@ func (e *env) printMachine() {
 	fmt.Fprintf(e.out, "machine: %d CPUs (%s), kernel %s, %s\n",
 		runtime.NumCPU(), cpuModel(), strings.TrimSpace(string(kernel)), goVersion)
 	fmt.Fprintf(e.out, "load average at start: %s\n", loadAverage())
-	e.results.Machine = machineInfo{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: strings.TrimSpace(string(kernel)), Go: goVersion}
+	if e.opts.goMemLimit != "" {
+		fmt.Fprintf(e.out, "Caddy runs with GOMEMLIMIT=%s\n", e.opts.goMemLimit)
+	}
+	e.results.Machine = machineInfo{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: strings.TrimSpace(string(kernel)), Go: goVersion, GoMemLimit: e.opts.goMemLimit}
 }
 
 func cpuModel() string {
@@ -266,7 +269,8 @@ type endpointSpec struct {
 
 // deployment is one Caddy with three sites in front of the JSON API:
 // plain is a reverse_proxy only, stored emits storedEvent for every
-// request, and delivered emits deliveredEvent.
+// request, and delivered emits deliveredEvent. A plain deployment has the
+// first site only, and empty URLs for the others.
 type deployment struct {
 	proc                        *caddyproc.Process
 	plainURL, storedURL, delURL string
@@ -278,6 +282,7 @@ var caddyfileTemplate = template.Must(template.New("Caddyfile").Option("missingk
 	persist_config off
 	auto_https off
 	grace_period 2s
+{{- if .Webhooks}}
 	webhooks {
 		nats embedded {
 			store_dir {{.StoreDir}}
@@ -292,12 +297,14 @@ var caddyfileTemplate = template.Must(template.New("Caddyfile").Option("missingk
 		}
 {{- end}}
 	}
+{{- end}}
 }
 
 http://127.0.0.1:{{.PlainPort}} {
 	bind 127.0.0.1
 	reverse_proxy {{.API}}
 }
+{{- if .Webhooks}}
 
 http://127.0.0.1:{{.StoredPort}} {
 	bind 127.0.0.1
@@ -318,10 +325,23 @@ http://127.0.0.1:{{.DeliveredPort}} {
 	}
 	reverse_proxy {{.API}}
 }
+{{- end}}
 `))
 
 // deploy starts a Caddy with a new store and the given endpoints.
 func (e *env) deploy(ctx context.Context, name string, endpoints []endpointSpec) (*deployment, error) {
+	return e.startCaddy(ctx, name, endpoints, true)
+}
+
+// deployPlain starts the same Caddy binary with site A alone and no
+// webhooks app: the baseline of the memory readings.
+func (e *env) deployPlain(ctx context.Context, name string) (*deployment, error) {
+	return e.startCaddy(ctx, name, nil, false)
+}
+
+// startCaddy renders the Caddyfile of a deployment and starts Caddy with
+// it. Without webhooks, only the plain site is configured.
+func (e *env) startCaddy(ctx context.Context, name string, endpoints []endpointSpec, webhooks bool) (*deployment, error) {
 	e.deployments++
 	dir := filepath.Join(e.workDir, fmt.Sprintf("%02d-%s", e.deployments, name))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -348,6 +368,7 @@ func (e *env) deploy(ctx context.Context, name string, endpoints []endpointSpec)
 	var config strings.Builder
 	err = caddyfileTemplate.Execute(&config, map[string]any{
 		"Admin":         fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"Webhooks":      webhooks,
 		"StoreDir":      filepath.Join(dir, "nats"),
 		"Endpoints":     eps,
 		"Secret":        e.secret,
@@ -360,23 +381,35 @@ func (e *env) deploy(ctx context.Context, name string, endpoints []endpointSpec)
 		return nil, fmt.Errorf("rendering Caddyfile: %w", err)
 	}
 
+	ready := caddyproc.ReadyMessage
+	if !webhooks {
+		ready = caddyproc.PlainReadyMessage
+	}
 	proc, err := caddyproc.Start(ctx, caddyproc.Options{
 		Binary:    e.binary,
 		Dir:       dir,
 		Caddyfile: config.String(),
 		Admin:     fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		Ready:     ready,
+		Env:       e.caddyEnv(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting Caddy for %s: %w", name, err)
 	}
 	site := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d%s1", port, jsonapi.ItemsPath) }
-	return &deployment{
-		proc:      proc,
-		name:      name,
-		plainURL:  site(ports[1]),
-		storedURL: site(ports[2]),
-		delURL:    site(ports[3]),
-	}, nil
+	d := &deployment{proc: proc, name: name, plainURL: site(ports[1])}
+	if webhooks {
+		d.storedURL, d.delURL = site(ports[2]), site(ports[3])
+	}
+	return d, nil
+}
+
+// caddyEnv returns the extra environment of the Caddy processes.
+func (e *env) caddyEnv() []string {
+	if e.opts.goMemLimit == "" {
+		return nil
+	}
+	return []string{"GOMEMLIMIT=" + e.opts.goMemLimit}
 }
 
 // stop stops Caddy and reports a failed graceful stop.

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,10 +71,15 @@ type options struct {
 
 	caddyBinary string
 	raceCaddy   bool
+	goMemLimit  string
 	workDir     string
 	keep        bool
 	jsonPath    string
 }
+
+// memoryLimitPattern matches the values of GOMEMLIMIT that the Go runtime
+// accepts, except "off", which is the default.
+var memoryLimitPattern = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
 
 // defaultOptions returns the settings of a full run.
 func defaultOptions() options {
@@ -184,6 +190,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&opts.pendingWait, "pending-wait", opts.pendingWait, "wait after the pending fill before memory is read again; JetStream forgets event message ids after 30 seconds")
 	fs.IntVar(&opts.profileSeconds, "profile-seconds", opts.profileSeconds, "length of each CPU profile of the profile scenario, in seconds")
 	fs.StringVar(&opts.caddyBinary, "caddy", "", "use this Caddy binary instead of building cmd/caddy")
+	fs.StringVar(&opts.goMemLimit, "gomemlimit", "", "GOMEMLIMIT of the Caddy processes, such as 150MiB: the heap size from which Go's garbage collector works harder; default: none")
 	fs.StringVar(&opts.workDir, "workdir", "", "directory for Caddy's files, logs and profiles; default: a new temporary directory")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the work directory, with Caddy's logs and the profiles, after the run")
 	fs.StringVar(&opts.jsonPath, "json", "", "also write the results as JSON to this file")
@@ -209,6 +216,8 @@ func parseFlags(args []string) (options, error) {
 
 func (o options) validate() error {
 	switch {
+	case o.goMemLimit != "" && !memoryLimitPattern.MatchString(o.goMemLimit):
+		return fmt.Errorf("invalid -gomemlimit %q: use a number of bytes with an optional unit B, KiB, MiB, GiB or TiB, such as 150MiB", o.goMemLimit)
 	case o.connections < 1:
 		return fmt.Errorf("invalid -connections %d: use at least 1", o.connections)
 	case o.rounds < 1:

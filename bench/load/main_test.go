@@ -78,6 +78,12 @@ func TestParseFlags(t *testing.T) {
 		{name: "unknown scenario", args: []string{"-scenarios", "speed"}, wantErr: true},
 		{name: "concurrency above the endpoint maximum", args: []string{"-drain-concurrency", "1,300"}, wantErr: true},
 		{name: "concurrency not a number", args: []string{"-drain-concurrency", "many"}, wantErr: true},
+		{name: "memory limit", args: []string{"-gomemlimit", "150MiB"}, check: func(t *testing.T, o options) {
+			if o.goMemLimit != "150MiB" {
+				t.Errorf("goMemLimit = %q, want 150MiB", o.goMemLimit)
+			}
+		}},
+		{name: "memory limit with a decimal unit", args: []string{"-gomemlimit", "150MB"}, wantErr: true},
 		{name: "zero connections", args: []string{"-connections", "0"}, wantErr: true},
 		{name: "stray argument", args: []string{"compare"}, wantErr: true},
 	}

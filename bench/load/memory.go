@@ -13,26 +13,54 @@ import (
 	"github.com/caddy-webhooks/caddy-webhooks/bench/internal/receiver"
 )
 
+// memoryReading is one reading of a process's resident memory.
+type memoryReading struct {
+	RSS  int64 `json:"rss"`
+	Anon int64 `json:"anonymous"`
+	File int64 `json:"file_backed"`
+}
+
+func readingOf(mem procstat.Memory) memoryReading {
+	return memoryReading{RSS: mem.RSS, Anon: mem.Anon, File: mem.File}
+}
+
+func (r memoryReading) String() string {
+	return fmt.Sprintf("%s (anonymous %s, file-backed %s)", mib(r.RSS), mib(r.Anon), mib(r.File))
+}
+
 // memoryResult holds Caddy's resident memory at the moments of the rss
-// scenario.
+// scenario. The plain readings are of the same binary with site A alone
+// and no webhooks app.
 type memoryResult struct {
-	Idle          int64 `json:"idle"`
-	LoadMax       int64 `json:"under_load_max"`
-	AfterLoad     int64 `json:"after_load"`
-	PendingEvents int   `json:"pending_events"`
-	Pending       int64 `json:"with_pending"`
+	PlainIdle     memoryReading `json:"plain_idle"`
+	PlainLoadMax  int64         `json:"plain_under_load_max"`
+	PlainLoadRate float64       `json:"plain_load_requests_per_second"`
+
+	Idle          memoryReading `json:"idle"`
+	LoadMax       int64         `json:"under_load_max"`
+	LoadRate      float64       `json:"load_requests_per_second"`
+	AfterLoad     memoryReading `json:"after_load"`
+	PendingEvents int           `json:"pending_events"`
+	Pending       memoryReading `json:"with_pending"`
 
 	// PendingLater is read -pending-wait after the fill, once JetStream
 	// has forgotten the message ids of the fill.
-	PendingLater int64         `json:"with_pending_later,omitempty"`
-	PendingWait  time.Duration `json:"pending_wait,omitempty"`
-	Peak         int64         `json:"peak"`
-	FillRate     float64       `json:"fill_events_per_second"`
+	PendingLater *memoryReading `json:"with_pending_later,omitempty"`
+	PendingWait  time.Duration  `json:"pending_wait,omitempty"`
+	Peak         int64          `json:"peak"`
+	FillRate     float64        `json:"fill_events_per_second"`
 }
 
-// rss reads Caddy's resident memory when idle, under load on site C, and
-// with a backlog of pending events that the held receiver does not take.
+// rss reads the resident memory of a plain Caddy, idle and under load on
+// site A. Then it reads that of Caddy with the webhooks app: idle, under
+// load on site C, and with a backlog that the held receiver does not take.
 func (e *env) rss(ctx context.Context) error {
+	out := new(memoryResult)
+	e.results.Memory = out
+	if err := e.rssPlain(ctx, out); err != nil {
+		return err
+	}
+
 	rc, err := receiver.Start()
 	if err != nil {
 		return err
@@ -43,19 +71,11 @@ func (e *env) rss(ctx context.Context) error {
 		return err
 	}
 	defer d.stop(e.out)
-	pid := d.proc.Pid
-	out := new(memoryResult)
-	e.results.Memory = out
 
-	if err := sleepContext(ctx, e.opts.idleWait); err != nil {
+	if out.Idle, err = e.readIdle(ctx, d); err != nil {
 		return err
 	}
-	idle, err := procstat.ReadMemory(pid)
-	if err != nil {
-		return err
-	}
-	out.Idle = idle.RSS
-	fmt.Fprintf(e.out, "idle %s after start: %s\n", e.opts.idleWait, mib(out.Idle))
+	fmt.Fprintf(e.out, "with webhooks, idle %s after start: %s\n", e.opts.idleWait, out.Idle)
 
 	if err := e.rssUnderLoad(ctx, d, rc, out); err != nil {
 		return err
@@ -64,7 +84,7 @@ func (e *env) rss(ctx context.Context) error {
 		return err
 	}
 
-	final, err := procstat.ReadMemory(pid)
+	final, err := procstat.ReadMemory(d.proc.Pid)
 	if err != nil {
 		return err
 	}
@@ -73,28 +93,86 @@ func (e *env) rss(ctx context.Context) error {
 	return nil
 }
 
+// rssPlain reads the memory of the same Caddy binary without the webhooks
+// app, idle and under load on site A, as the baseline of the readings with
+// webhooks.
+func (e *env) rssPlain(ctx context.Context, out *memoryResult) error {
+	d, err := e.deployPlain(ctx, "rss-plain")
+	if err != nil {
+		return err
+	}
+	defer d.stop(e.out)
+
+	if out.PlainIdle, err = e.readIdle(ctx, d); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "plain Caddy, idle %s after start: %s\n", e.opts.idleWait, out.PlainIdle)
+
+	stopSampling := sampleMaxRSS(d.proc.Pid)
+	client := loadgen.NewClient(e.opts.connections)
+	defer client.CloseIdleConnections()
+	res, err := loadgen.ClosedLoop{
+		Target:      loadgen.Target{Client: client, URL: d.plainURL, Seq: &e.seq},
+		Connections: e.opts.connections,
+		Duration:    e.opts.rssLoad,
+	}.Run(ctx)
+	out.PlainLoadMax = stopSampling()
+	if err != nil {
+		return err
+	}
+	out.PlainLoadRate = res.Rate()
+	fmt.Fprintf(e.out, "plain Caddy, under load (%s on site A, %.0f req/s): max %s\n",
+		e.opts.rssLoad, out.PlainLoadRate, mib(out.PlainLoadMax))
+	return nil
+}
+
+// readIdle waits -idle-wait after a deployment's start and reads its
+// memory.
+func (e *env) readIdle(ctx context.Context, d *deployment) (memoryReading, error) {
+	if err := sleepContext(ctx, e.opts.idleWait); err != nil {
+		return memoryReading{}, err
+	}
+	mem, err := procstat.ReadMemory(d.proc.Pid)
+	if err != nil {
+		return memoryReading{}, err
+	}
+	return readingOf(mem), nil
+}
+
+// sampleMaxRSS reads the resident memory of process pid every 200ms until
+// the returned function is called, which returns the largest reading.
+func sampleMaxRSS(pid int) (stop func() int64) {
+	done := make(chan struct{})
+	var largest int64
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		ticker := time.NewTicker(200 * time.Millisecond)
+		defer ticker.Stop()
+		for {
+			if mem, err := procstat.ReadMemory(pid); err == nil {
+				largest = max(largest, mem.RSS)
+			}
+			select {
+			case <-done:
+				return
+			case <-ticker.C:
+			}
+		}
+	})
+	return func() int64 {
+		close(done)
+		sampler.Wait()
+		return largest
+	}
+}
+
 // rssUnderLoad loads site C and samples the resident memory every 200ms.
 func (e *env) rssUnderLoad(ctx context.Context, d *deployment, rc *receiver.Receiver, out *memoryResult) error {
 	before, err := d.counters(ctx)
 	if err != nil {
 		return err
 	}
-	stopSampling := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Go(func() {
-		ticker := time.NewTicker(200 * time.Millisecond)
-		defer ticker.Stop()
-		for {
-			if mem, err := procstat.ReadMemory(d.proc.Pid); err == nil {
-				out.LoadMax = max(out.LoadMax, mem.RSS)
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-ticker.C:
-			}
-		}
-	})
+	stopSampling := sampleMaxRSS(d.proc.Pid)
 
 	client := loadgen.NewClient(e.opts.connections)
 	defer client.CloseIdleConnections()
@@ -110,8 +188,7 @@ func (e *env) rssUnderLoad(ctx context.Context, d *deployment, rc *receiver.Rece
 			err = fmt.Errorf("%d of %d webhooks missing after the load", len(missing), len(res.Succeeded))
 		}
 	}
-	close(stopSampling)
-	sampler.Wait()
+	out.LoadMax = stopSampling()
 	if err != nil {
 		return err
 	}
@@ -120,9 +197,10 @@ func (e *env) rssUnderLoad(ctx context.Context, d *deployment, rc *receiver.Rece
 	if err != nil {
 		return err
 	}
-	out.AfterLoad = after.RSS
-	fmt.Fprintf(e.out, "under load (%s on site C, %.0f req/s, every webhook delivered): max %s, after the load %s\n",
-		e.opts.rssLoad, res.Rate(), mib(out.LoadMax), mib(out.AfterLoad))
+	out.LoadRate = res.Rate()
+	out.AfterLoad = readingOf(after)
+	fmt.Fprintf(e.out, "with webhooks, under load (%s on site C, %.0f req/s, every webhook delivered): max %s, after the load %s\n",
+		e.opts.rssLoad, out.LoadRate, mib(out.LoadMax), out.AfterLoad)
 	return e.saveHeapProfile(ctx, d, "heap-after-load")
 }
 
@@ -180,9 +258,9 @@ func (e *env) rssPending(ctx context.Context, d *deployment, rc *receiver.Receiv
 	if err != nil {
 		return err
 	}
-	out.Pending = mem.RSS
+	out.Pending = readingOf(mem)
 	fmt.Fprintf(e.out, "with %d events pending (of %d requested, stored in %s at %.0f/s, %d dropped): %s, %+.1f MiB over after the load\n",
-		out.PendingEvents, e.opts.pendingEvents, fill.Round(time.Second), out.FillRate, dropped, mib(out.Pending), float64(out.Pending-out.AfterLoad)/(1<<20))
+		out.PendingEvents, e.opts.pendingEvents, fill.Round(time.Second), out.FillRate, dropped, out.Pending, float64(out.Pending.RSS-out.AfterLoad.RSS)/(1<<20))
 	if err := e.saveHeapProfile(ctx, d, "heap-with-pending"); err != nil {
 		return err
 	}
@@ -195,9 +273,10 @@ func (e *env) rssPending(ctx context.Context, d *deployment, rc *receiver.Receiv
 		if err != nil {
 			return err
 		}
-		out.PendingLater, out.PendingWait = later.RSS, e.opts.pendingWait
+		reading := readingOf(later)
+		out.PendingLater, out.PendingWait = &reading, e.opts.pendingWait
 		fmt.Fprintf(e.out, "with the same events pending %s later: %s, %+.1f MiB over after the load\n",
-			e.opts.pendingWait, mib(out.PendingLater), float64(out.PendingLater-out.AfterLoad)/(1<<20))
+			e.opts.pendingWait, reading, float64(reading.RSS-out.AfterLoad.RSS)/(1<<20))
 		if err := e.saveHeapProfile(ctx, d, "heap-with-pending-later"); err != nil {
 			return err
 		}

@@ -27,6 +27,9 @@ type machineInfo struct {
 	CPUModel string `json:"cpu_model"`
 	Kernel   string `json:"kernel"`
 	Go       string `json:"go"`
+
+	// GoMemLimit is the GOMEMLIMIT of the Caddy processes, if one was set.
+	GoMemLimit string `json:"caddy_gomemlimit,omitempty"`
 }
 
 func newResults(opts options) *results {

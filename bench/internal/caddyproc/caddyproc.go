@@ -24,6 +24,10 @@ const Package = "github.com/caddy-webhooks/caddy-webhooks/cmd/caddy"
 // events and delivers them.
 const ReadyMessage = "webhooks app started"
 
+// PlainReadyMessage is the log message after which a Caddy without the
+// webhooks app serves its config.
+const PlainReadyMessage = "serving initial configuration"
+
 // startTimeout bounds the wait for a started Caddy to become ready.
 const startTimeout = 60 * time.Second
 
@@ -59,6 +63,14 @@ type Options struct {
 
 	// Admin is the host:port of the admin API.
 	Admin string
+
+	// Ready is the log message after which the process counts as started.
+	// Default: ReadyMessage.
+	Ready string
+
+	// Env holds extra environment variables of the process, as
+	// KEY=value.
+	Env []string
 }
 
 // Process is a running Caddy.
@@ -98,6 +110,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 		"XDG_DATA_HOME="+filepath.Join(home, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 	)
+	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = ChildAttributes()
@@ -120,16 +133,20 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 		close(p.done)
 	}()
 
-	if err := p.waitReady(ctx); err != nil {
+	ready := opts.Ready
+	if ready == "" {
+		ready = ReadyMessage
+	}
+	if err := p.waitReady(ctx, ready); err != nil {
 		p.Kill()
 		return nil, err
 	}
 	return p, nil
 }
 
-// waitReady polls the admin API and the log until the webhooks app has
-// started.
-func (p *Process) waitReady(ctx context.Context) error {
+// waitReady polls the admin API and the log until the message ready is
+// logged.
+func (p *Process) waitReady(ctx context.Context, ready string) error {
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
@@ -142,12 +159,12 @@ func (p *Process) waitReady(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("reading Caddy log: %w", err)
 			}
-			if bytes.Contains(logText, []byte(`"msg":"`+ReadyMessage+`"`)) {
+			if bytes.Contains(logText, []byte(`"msg":"`+ready+`"`)) {
 				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("caddy not ready after %s: no %q log line; last log lines:\n%s", startTimeout, ReadyMessage, p.LogTail(20))
+			return fmt.Errorf("caddy not ready after %s: no %q log line; last log lines:\n%s", startTimeout, ready, p.LogTail(20))
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

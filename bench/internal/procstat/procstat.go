@@ -87,6 +87,15 @@ type Memory struct {
 
 	// Peak is the largest resident set size so far (VmHWM).
 	Peak int64
+
+	// Anon is the resident anonymous memory (RssAnon): the heap, stacks
+	// and other memory the process allocated.
+	Anon int64
+
+	// File is the resident file-backed memory (RssFile), mostly the pages
+	// of the executable that the process has touched. The kernel can drop
+	// them under memory pressure and read them again from the file.
+	File int64
 }
 
 // ReadMemory returns the resident memory of process pid.
@@ -102,33 +111,34 @@ func ReadMemory(pid int) (Memory, error) {
 	return mem, nil
 }
 
-// parseMemory reads the VmRSS and VmHWM lines of /proc/<pid>/status, whose
-// values are in kB (KiB).
+// parseMemory reads the VmRSS, VmHWM, RssAnon and RssFile lines of
+// /proc/<pid>/status, whose values are in kB (KiB). RssAnon and RssFile
+// exist since Linux 4.5.
 func parseMemory(status []byte) (Memory, error) {
 	var mem Memory
-	var found int
+	fields := map[string]*int64{"VmRSS": &mem.RSS, "VmHWM": &mem.Peak, "RssAnon": &mem.Anon, "RssFile": &mem.File}
+	found := make(map[string]bool, len(fields))
 	for line := range strings.SplitSeq(string(status), "\n") {
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
+		target := fields[name]
+		if !ok || target == nil {
 			continue
 		}
-		fields := strings.Fields(value)
-		if len(fields) != 2 || fields[1] != "kB" {
+		parts := strings.Fields(value)
+		if len(parts) != 2 || parts[1] != "kB" {
 			return Memory{}, fmt.Errorf("invalid %s line %q: want a number of kB", name, line)
 		}
-		kib, err := strconv.ParseInt(fields[0], 10, 64)
+		kib, err := strconv.ParseInt(parts[0], 10, 64)
 		if err != nil {
 			return Memory{}, fmt.Errorf("invalid %s line %q: %w", name, line, err)
 		}
-		if name == "VmRSS" {
-			mem.RSS = kib << 10
-		} else {
-			mem.Peak = kib << 10
-		}
-		found++
+		*target = kib << 10
+		found[name] = true
 	}
-	if found != 2 {
-		return Memory{}, fmt.Errorf("status has no VmRSS or no VmHWM line; is this a kernel thread?")
+	for name := range fields {
+		if !found[name] {
+			return Memory{}, fmt.Errorf("status has no %s line; is this a kernel thread, or Linux older than 4.5?", name)
+		}
 	}
 	return mem, nil
 }

@@ -48,7 +48,8 @@ func TestParseCPUTicks(t *testing.T) {
 }
 
 func TestParseMemory(t *testing.T) {
-	status := "Name:\tcaddy\nVmPeak:\t 900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t12\n"
+	status := "Name:\tcaddy\nVmPeak:\t 900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n" +
+		"RssAnon:\t   10240 kB\nRssFile:\t   30720 kB\nRssShmem:\t       0 kB\nThreads:\t12\n"
 	got, err := parseMemory([]byte(status))
 	if err != nil {
 		t.Fatalf("parseMemory: %v", err)
@@ -59,9 +60,21 @@ func TestParseMemory(t *testing.T) {
 	if got.Peak != 51200<<10 {
 		t.Errorf("Peak = %d, want %d", got.Peak, 51200<<10)
 	}
+	if got.Anon != 10240<<10 {
+		t.Errorf("Anon = %d, want %d", got.Anon, 10240<<10)
+	}
+	if got.File != 30720<<10 {
+		t.Errorf("File = %d, want %d", got.File, 30720<<10)
+	}
 
 	if _, err := parseMemory([]byte("Name:\tkthreadd\nThreads:\t1\n")); err == nil {
 		t.Error("parseMemory without VmRSS returned no error")
+	}
+	if _, err := parseMemory([]byte("VmHWM:\t51200 kB\nVmRSS:\t40960 kB\n")); err == nil {
+		t.Error("parseMemory without RssAnon and RssFile returned no error")
+	}
+	if _, err := parseMemory([]byte("VmHWM:\t51200 kB\nVmRSS:\t40960 kB\nRssAnon:\t10 MB\nRssFile:\t1 kB\n")); err == nil {
+		t.Error("parseMemory with RssAnon in MB returned no error")
 	}
 }
 
