@@ -122,10 +122,12 @@ type EventPage struct {
 // outcome at each of endpoints that receives them. Copies made by
 // redeliver and replay are not listed, but test events are.
 //
-// NOTE: the outcome of each event is read from the attempts stream, with
-// one request per event and one per destination that attempted it. An
-// Outcome filter that few events match thus makes a page slow, up to the
-// maxScanPerPage events it reads.
+// NOTE: the outcomes are read from the attempts stream, one bucket of
+// about 33 seconds of events at a time (see emitter.AttemptBucket). A page
+// of recent events reads one or two buckets. An Outcome filter that few
+// events match reads a bucket for every 33 seconds of events the page
+// passes, up to maxScanPerPage events, and a busy site's bucket holds many
+// records.
 func (s *Store) ListEvents(ctx context.Context, q EventQuery, endpoints []*Endpoint) (EventPage, error) {
 	stream, err := s.stream(ctx, s.layout.EventsStream())
 	if err != nil {
@@ -228,6 +230,11 @@ type outcomeReader struct {
 	// created holds when each endpoint's consumer was created. An event
 	// stored before then never reaches the endpoint.
 	created map[string]time.Time
+
+	// buckets holds the outcomes of the attempt buckets read so far, by
+	// bucket, event id and destination. The events of a page are mostly
+	// recent, so a few buckets serve a whole page.
+	buckets map[string]map[string]map[string]DestinationOutcome
 }
 
 func (s *Store) newOutcomeReader(ctx context.Context, endpoints []*Endpoint) (*outcomeReader, error) {
@@ -235,7 +242,13 @@ func (s *Store) newOutcomeReader(ctx context.Context, endpoints []*Endpoint) (*o
 	if err != nil {
 		return nil, err
 	}
-	r := &outcomeReader{layout: s.layout, attempts: attempts, endpoints: endpoints, created: make(map[string]time.Time)}
+	r := &outcomeReader{
+		layout:    s.layout,
+		attempts:  attempts,
+		endpoints: endpoints,
+		created:   make(map[string]time.Time),
+		buckets:   make(map[string]map[string]map[string]DestinationOutcome),
+	}
 	for _, e := range endpoints {
 		cons, err := s.js.Consumer(ctx, s.layout.EventsStream(), consumerName(e.Name))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -269,24 +282,48 @@ func (r *outcomeReader) summarize(ctx context.Context, msg jetstream.Msg) (Event
 		return summary, nil
 	}
 
-	counts, err := attemptCounts(ctx, r.layout, r.attempts, summary.ID)
+	outcomes, err := r.outcomes(ctx, summary.ID)
 	if err != nil {
 		return EventSummary{}, err
 	}
 	for _, name := range receivers {
-		outcome := DestinationOutcome{Outcome: OutcomePending, Attempts: int(counts[name])}
-		if outcome.Attempts > 0 {
-			last, err := lastAttempt(ctx, r.attempts, r.layout.AttemptSubject(name, summary.ID))
-			if err != nil {
-				return EventSummary{}, err
-			}
-			if last != nil {
-				outcome.Outcome = last.Outcome
-			}
+		outcome, ok := outcomes[name]
+		if !ok {
+			outcome = DestinationOutcome{Outcome: OutcomePending}
 		}
 		summary.Destinations[name] = outcome
 	}
 	return summary, nil
+}
+
+// outcomes returns the outcome of the latest attempt and the number of
+// attempts of an event per destination that attempted it. It reads the
+// headers of the event's attempt bucket once for all events in it.
+func (r *outcomeReader) outcomes(ctx context.Context, eventID string) (map[string]DestinationOutcome, error) {
+	bucket := emitter.AttemptBucket(eventID)
+	if events, ok := r.buckets[bucket]; ok {
+		return events[eventID], nil
+	}
+
+	events := make(map[string]map[string]DestinationOutcome)
+	prefix := r.layout.AttemptsSubjectPrefix()
+	err := scan{stream: r.attempts, subjects: []string{r.layout.AttemptSubject("*", eventID)}, headersOnly: true}.run(ctx, func(msg jetstream.Msg) bool {
+		id := msg.Headers().Get(emitter.EventIDHeader)
+		destination, _, _ := strings.Cut(strings.TrimPrefix(msg.Subject(), prefix), ".")
+		if events[id] == nil {
+			events[id] = make(map[string]DestinationOutcome)
+		}
+		outcome := events[id][destination]
+		outcome.Attempts++
+		outcome.Outcome = msg.Headers().Get(outcomeHeader)
+		events[id][destination] = outcome
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the attempts of event %s: %w", eventID, err)
+	}
+	r.buckets[bucket] = events
+	return events[eventID], nil
 }
 
 // receivers returns the configured endpoints that receive a message on
@@ -309,22 +346,6 @@ func (r *outcomeReader) receivers(subject string, stored time.Time) []string {
 		}
 	}
 	return names
-}
-
-// attemptCounts returns the number of attempt records of an event per
-// destination.
-func attemptCounts(ctx context.Context, layout emitter.Layout, attempts jetstream.Stream, eventID string) (map[string]uint64, error) {
-	info, err := attempts.Info(ctx, jetstream.WithSubjectFilter(layout.AttemptSubject("*", eventID)))
-	if err != nil {
-		return nil, fmt.Errorf("counting attempts of event %s: %w", eventID, err)
-	}
-	counts := make(map[string]uint64, len(info.State.Subjects))
-	for subject, n := range info.State.Subjects {
-		rest := strings.TrimPrefix(subject, layout.AttemptsSubjectPrefix())
-		destination, _, _ := strings.Cut(rest, ".")
-		counts[destination] += n
-	}
-	return counts, nil
 }
 
 // lastAttempt returns the latest attempt record on subject, which may be a
@@ -431,6 +452,9 @@ func (s *Store) EventAttempts(ctx context.Context, id string) (map[string][]Atte
 	}
 	var decodeErr error
 	err = scan{stream: stream, subjects: []string{s.layout.AttemptSubject("*", id)}}.run(ctx, func(msg jetstream.Msg) bool {
+		if msg.Headers().Get(emitter.EventIDHeader) != id {
+			return true
+		}
 		var rec AttemptRecord
 		if err := json.Unmarshal(msg.Data(), &rec); err != nil {
 			decodeErr = fmt.Errorf("decoding the attempt record at sequence %d of stream %s: %w", sequence(msg), s.layout.AttemptsStream(), err)

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -239,4 +241,85 @@ func TestTypeStatsCountDeliveries(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestAttemptRecordsShareBuckets(t *testing.T) {
+	js := startJetStream(t)
+	store := openStore(t, js)
+	ok := newReceiver(t, nil)
+	failing := newReceiver(t, respondWith(http.StatusInternalServerError))
+	endpoints := []*Endpoint{
+		newEndpoint(t, "fine", ok.URL, nil),
+		newEndpoint(t, "broken", failing.URL, func(e *Endpoint) { e.Retry = []caddy.Duration{ms(50)} }),
+	}
+	startWorkers(t, js, Options{}, endpoints...)
+
+	// Eight events created within one bucket, and one whose id is no ULID.
+	// Fewer than ten, so that the 18 failures stay below the threshold of
+	// the circuit breaker.
+	start := uint64(time.Now().UnixMilli()) &^ (1<<15 - 1)
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, ulid.MustNew(start+uint64(i), rand.Reader).String())
+	}
+	ids = append(ids, "manual-event-1")
+	for i, id := range ids {
+		publishEvent(t, js, id, "order.created", fmt.Appendf(nil, `{"n":%d}`, i))
+	}
+	waitUntil(t, 15*time.Second, func() error {
+		if dead := deadLetters(t, js, "broken"); len(dead) != len(ids) {
+			return fmt.Errorf("got %d dead letters, want %d", len(dead), len(ids))
+		}
+		return nil
+	})
+	waitDeliveredOnce(t, ok, ids)
+
+	attempts, err := js.Stream(t.Context(), defaultLayout.AttemptsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, func() error {
+		info, err := attempts.Info(t.Context(), jetstream.WithSubjectFilter(">"))
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != uint64(3*len(ids)) {
+			return fmt.Errorf("%d attempt records, want %d", info.State.Msgs, 3*len(ids))
+		}
+		if len(info.State.Subjects) != 4 {
+			return fmt.Errorf("attempt records on %d subjects, want 4 (two buckets at two destinations): %v", len(info.State.Subjects), info.State.Subjects)
+		}
+		return nil
+	})
+
+	for _, id := range ids {
+		records, err := store.EventAttempts(t.Context(), id)
+		if err != nil {
+			t.Fatalf("EventAttempts(%s): %v", id, err)
+		}
+		if len(records["fine"]) != 1 || len(records["broken"]) != 2 {
+			t.Errorf("event %s: %d attempts at fine and %d at broken, want 1 and 2", id, len(records["fine"]), len(records["broken"]))
+		}
+		for _, rec := range append(records["fine"], records["broken"]...) {
+			if rec.EventID != id {
+				t.Errorf("attempts of event %s include one of event %s", id, rec.EventID)
+			}
+		}
+	}
+
+	page, err := store.ListEvents(t.Context(), EventQuery{Limit: 50}, endpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != len(ids) {
+		t.Fatalf("listed %d events, want %d", len(page.Events), len(ids))
+	}
+	for _, ev := range page.Events {
+		if got := ev.Destinations["fine"]; got != (DestinationOutcome{Outcome: OutcomeSuccess, Attempts: 1}) {
+			t.Errorf("event %s at fine: %+v, want one successful attempt", ev.ID, got)
+		}
+		if got := ev.Destinations["broken"]; got != (DestinationOutcome{Outcome: OutcomeDeadLetter, Attempts: 2}) {
+			t.Errorf("event %s at broken: %+v, want two attempts and a dead letter", ev.ID, got)
+		}
+	}
 }

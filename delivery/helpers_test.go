@@ -273,8 +273,17 @@ func readRecords[T any](t *testing.T, js jetstream.JetStream, stream, subject st
 	return records
 }
 
+// attemptRecords returns the attempt records of an event at a destination,
+// leaving out those of other events in the same bucket.
 func attemptRecords(t *testing.T, js jetstream.JetStream, destination, eventID string) []AttemptRecord {
-	return readRecords[AttemptRecord](t, js, defaultLayout.AttemptsStream(), defaultLayout.AttemptSubject(destination, eventID))
+	all := readRecords[AttemptRecord](t, js, defaultLayout.AttemptsStream(), defaultLayout.AttemptSubject(destination, eventID))
+	var records []AttemptRecord
+	for _, rec := range all {
+		if rec.EventID == eventID {
+			records = append(records, rec)
+		}
+	}
+	return records
 }
 
 func deadLetters(t *testing.T, js jetstream.JetStream, destination string) []DeadLetter {

@@ -31,7 +31,9 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 const publishTimeout = 5 * time.Second
 
 // AttemptRecord is the JSON message stored in the attempts stream for every
-// attempt, on the subject "webhooks.attempts.<destination>.<event id>".
+// attempt, on the subject "webhooks.attempts.<destination>.<bucket>" (see
+// emitter.AttemptBucket), with the event id and the outcome in the headers
+// Webhooks-Event-Id and Webhooks-Outcome.
 // StreamSequence is the sequence of the delivered message in the events
 // stream, which differs from the event's own for a copy made by redeliver
 // or replay, whose attempts count from 1 again.
@@ -152,8 +154,18 @@ func encodesUnchanged(payload []byte) bool {
 func attemptMsg(layout emitter.Layout, rec AttemptRecord) (*nats.Msg, error) {
 	subject := layout.AttemptSubject(rec.Destination, rec.EventID)
 	msgID := rec.Destination + "." + rec.EventID + "." + strconv.FormatUint(rec.StreamSequence, 10) + "." + strconv.Itoa(rec.Attempt)
-	return jsonMsg(subject, msgID, rec)
+	msg, err := jsonMsg(subject, msgID, rec)
+	if err != nil {
+		return nil, err
+	}
+	msg.Header.Set(emitter.EventIDHeader, rec.EventID)
+	msg.Header.Set(outcomeHeader, rec.Outcome)
+	return msg, nil
 }
+
+// outcomeHeader carries the outcome of an attempt record, so that the
+// outcomes of events can be read without the records' data.
+const outcomeHeader = "Webhooks-Outcome"
 
 // publishDeadLetter stores dead in the dead-letter stream, once per
 // destination and stored message, so a replayed copy that fails again gets

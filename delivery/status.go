@@ -64,7 +64,7 @@ func (s *Store) Status(ctx context.Context, endpoint string, deadLetters map[str
 	if err != nil {
 		return Status{}, err
 	}
-	last, err := lastAttempt(ctx, attempts, s.layout.AttemptSubject(endpoint, "*"))
+	last, err := lastAttempt(ctx, attempts, s.layout.DestinationAttemptsSubject(endpoint))
 	if err != nil {
 		return Status{}, err
 	}

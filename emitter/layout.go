@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strings"
 )
 
@@ -23,7 +24,8 @@ const (
 
 	// AttemptsStream stores one record per delivery attempt.
 	AttemptsStream = "WEBHOOKS_ATTEMPTS"
-	// AttemptsSubjectPrefix is followed by "<destination>.<event id>".
+	// AttemptsSubjectPrefix is followed by "<destination>.<bucket>", where
+	// the bucket comes from the event id (see AttemptBucket).
 	AttemptsSubjectPrefix = "webhooks.attempts."
 
 	// DeadStream stores dead letters until they are replayed or purged.
@@ -51,7 +53,8 @@ const (
 	// EventIDHeader carries the original event id on a copy made by
 	// redeliver or replay. The copy's Nats-Msg-Id must differ from the
 	// event id, because JetStream drops a message whose Nats-Msg-Id it has
-	// stored within the duplicates window.
+	// stored within the duplicates window. Attempt records carry their
+	// event's id in it too.
 	EventIDHeader = "Webhooks-Event-Id"
 
 	// ConsumerPrefix is followed by the destination name to form the name
@@ -183,10 +186,64 @@ func (l Layout) DirectSubject(destination, eventType string) string {
 }
 
 // AttemptSubject returns the subject of the attempt records of an event at
-// a destination. Either may be a '*' wildcard.
+// a destination, which may be a '*' wildcard. Other events of the same
+// bucket share the subject, so readers select an event's records by their
+// EventIDHeader.
 func (l Layout) AttemptSubject(destination, eventID string) string {
-	return l.subjectPrefix + AttemptsSubjectPrefix + destination + "." + eventID
+	return l.subjectPrefix + AttemptsSubjectPrefix + destination + "." + AttemptBucket(eventID)
 }
+
+// DestinationAttemptsSubject returns the subject that matches every attempt
+// record of a destination.
+func (l Layout) DestinationAttemptsSubject(destination string) string {
+	return l.subjectPrefix + AttemptsSubjectPrefix + destination + ".*"
+}
+
+// attemptBucketLength is the number of leading ULID characters that name an
+// attempt bucket. The first ten characters encode the millisecond of the
+// event's creation, 3 bits in the first and 5 in each following one, so
+// seven characters leave 15 bits: a bucket spans 2^15 ms, about 33 seconds.
+const attemptBucketLength = 7
+
+// attemptHashBuckets is the number of buckets of event ids that are not
+// ULIDs.
+const attemptHashBuckets = 256
+
+// AttemptBucket returns the subject token that groups the attempt records
+// of eventID with those of other events created within the same 33
+// seconds: the first seven characters of a ULID, or "h" and two hex digits
+// of a hash for any other id.
+//
+// JetStream keeps an index entry in memory for every subject of a stream.
+// With nats-server v2.15.3 we measured about 130 bytes per subject, so a
+// subject per event would grow the server's memory with every record
+// kept. Buckets bound it by the retention time instead: about 80 000 per
+// destination in 30 days.
+func AttemptBucket(eventID string) string {
+	if isULID(eventID) {
+		return eventID[:attemptBucketLength]
+	}
+	hash := fnv.New32a()
+	hash.Write([]byte(eventID))
+	return fmt.Sprintf("h%02x", hash.Sum32()%attemptHashBuckets)
+}
+
+// isULID reports whether id has the form of a ULID: 26 characters of
+// Crockford's base32 alphabet in upper case, the first at most '7'.
+func isULID(id string) bool {
+	if len(id) != 26 || id[0] > '7' {
+		return false
+	}
+	for i := range len(id) {
+		if !strings.ContainsRune(crockfordAlphabet, rune(id[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// crockfordAlphabet is the alphabet of ULIDs.
+const crockfordAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 // DeadSubject returns the subject of the dead letters of a destination.
 func (l Layout) DeadSubject(destination string) string {

@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 )
 
 func TestNewLayoutNames(t *testing.T) {
@@ -35,7 +37,7 @@ func TestNewLayoutNames(t *testing.T) {
 			stateBucket:    "WEBHOOKS_STATE",
 			subject:        "webhooks.events.order.created",
 			direct:         "webhooks.direct.orders.order.created",
-			attempt:        "webhooks.attempts.orders.01ID",
+			attempt:        "webhooks.attempts.orders.01KBQX7",
 			dead:           "webhooks.dead.orders",
 			delivered:      "webhooks.counters.delivered.order.created",
 		},
@@ -48,7 +50,7 @@ func TestNewLayoutNames(t *testing.T) {
 			stateBucket:    "ACME_WEBHOOKS_STATE",
 			subject:        "acme.webhooks.events.order.created",
 			direct:         "acme.webhooks.direct.orders.order.created",
-			attempt:        "acme.webhooks.attempts.orders.01ID",
+			attempt:        "acme.webhooks.attempts.orders.01KBQX7",
 			dead:           "acme.webhooks.dead.orders",
 			delivered:      "acme.webhooks.counters.delivered.order.created",
 		},
@@ -61,7 +63,7 @@ func TestNewLayoutNames(t *testing.T) {
 			stateBucket:    "ACME_PROD_EU_WEBHOOKS_STATE",
 			subject:        "Acme.prod-eu.webhooks.events.order.created",
 			direct:         "Acme.prod-eu.webhooks.direct.orders.order.created",
-			attempt:        "Acme.prod-eu.webhooks.attempts.orders.01ID",
+			attempt:        "Acme.prod-eu.webhooks.attempts.orders.01KBQX7",
 			dead:           "Acme.prod-eu.webhooks.dead.orders",
 			delivered:      "Acme.prod-eu.webhooks.counters.delivered.order.created",
 		},
@@ -86,7 +88,8 @@ func TestNewLayoutNames(t *testing.T) {
 			check("StateBucket", l.StateBucket(), tt.stateBucket)
 			check("Subject", l.Subject("order.created"), tt.subject)
 			check("DirectSubject", l.DirectSubject("orders", "order.created"), tt.direct)
-			check("AttemptSubject", l.AttemptSubject("orders", "01ID"), tt.attempt)
+			check("AttemptSubject", l.AttemptSubject("orders", "01KBQX7Z3M4N5P6Q7R8S9T0V1W"), tt.attempt)
+			check("DestinationAttemptsSubject", l.DestinationAttemptsSubject("orders"), strings.TrimSuffix(tt.attempt, "01KBQX7")+"*")
 			check("DeadSubject", l.DeadSubject("orders"), tt.dead)
 			check("DeliveredCounterSubject", l.DeliveredCounterSubject("order.created"), tt.delivered)
 		})
@@ -175,7 +178,7 @@ func TestLayoutEventType(t *testing.T) {
 		{name: "prefixed direct", layout: acme, subject: "acme.webhooks.direct.orders.order.created", wantType: "order.created", wantDestination: "orders", wantDirect: true},
 		{name: "default subject in prefixed layout", layout: acme, subject: "webhooks.events.order.created"},
 		{name: "prefixed subject in default layout", subject: "acme.webhooks.events.order.created"},
-		{name: "attempt subject", subject: "webhooks.attempts.orders.01ID"},
+		{name: "attempt subject", subject: "webhooks.attempts.orders.01KBQX7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,5 +363,31 @@ func TestExternalBrokersPerPrefix(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+func TestAttemptBucket(t *testing.T) {
+	at := func(ms uint64) string { return ulid.MustNew(ms, rand.Reader).String() }
+	start := uint64(1_796_000_000_000) &^ (1<<15 - 1) // the first millisecond of a bucket
+
+	first, last := at(start), at(start+1<<15-1)
+	if AttemptBucket(first) != AttemptBucket(last) {
+		t.Errorf("events 32.767s apart in one bucket got %q and %q", AttemptBucket(first), AttemptBucket(last))
+	}
+	if got := AttemptBucket(first); got != first[:7] {
+		t.Errorf("AttemptBucket(%q) = %q, want the first seven characters", first, got)
+	}
+	if next := at(start + 1<<15); AttemptBucket(next) == AttemptBucket(first) {
+		t.Errorf("an event of the next bucket shares bucket %q", AttemptBucket(next))
+	}
+
+	for _, id := range []string{"test-1", strings.ToLower(first), first + "0", "8" + first[1:], "01KBQX7Z3M4N5P6Q7R8S9T0V1U"} {
+		bucket := AttemptBucket(id)
+		if len(bucket) != 3 || bucket[0] != 'h' {
+			t.Errorf("AttemptBucket(%q) = %q, want a hash bucket h00 to hff", id, bucket)
+		}
+		if again := AttemptBucket(id); again != bucket {
+			t.Errorf("AttemptBucket(%q) = %q, then %q", id, bucket, again)
+		}
 	}
 }
