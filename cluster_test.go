@@ -159,6 +159,12 @@ func waitForStreamPlacement(t *testing.T, url string) {
 	})
 }
 
+// clusterStartTimeout is the start_timeout of the Caddy instances of the
+// cluster tests. On a loaded machine, a new cluster has taken over 30
+// seconds to elect its leaders and place the streams, beyond the default's
+// margin.
+const clusterStartTimeout = "2m"
+
 // clusterConfig is a Caddyfile with the handler in front of a JSON API in
 // the same Caddy. {{.NATS}} is the nats block.
 const clusterConfig = `{
@@ -380,7 +386,7 @@ func TestExternalClusterSurvivesFailures(t *testing.T) {
 	for i, n := range nodes {
 		urls[i] = n.clientURL()
 	}
-	natsBlock := "nats " + strings.Join(urls, " ") + " {\n\t\t\treplicas 3\n\t\t}"
+	natsBlock := "nats " + strings.Join(urls, " ") + " {\n\t\t\treplicas 3\n\t\t\tstart_timeout " + clusterStartTimeout + "\n\t\t}"
 
 	rc := newReceiver(t, func(int, delivery) int {
 		time.Sleep(5 * time.Millisecond) // keeps deliveries pending while the load runs
@@ -462,8 +468,8 @@ func TestEmbeddedClusterSurvivesRestart(t *testing.T) {
 	})
 	sites := make([]*clusterSite, 3)
 	for i, port := range clusterPorts {
-		block := fmt.Sprintf("nats embedded {\n\t\t\treplicas 3\n\t\t\tcluster webhooks-test {\n\t\t\t\tlisten 127.0.0.1:%d\n\t\t\t\troutes %s\n\t\t\t}\n\t\t}",
-			port, strings.Join(routes, " "))
+		block := fmt.Sprintf("nats embedded {\n\t\t\treplicas 3\n\t\t\tstart_timeout %s\n\t\t\tcluster webhooks-test {\n\t\t\t\tlisten 127.0.0.1:%d\n\t\t\t\troutes %s\n\t\t\t}\n\t\t}",
+			clusterStartTimeout, port, strings.Join(routes, " "))
 		sites[i] = newClusterSite(t, rc.URL, block)
 	}
 	startAll(t, sites)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/caddy-webhooks/caddy-webhooks/internal/freeport"
 )
 
 // The integration tests run the Caddy binary of cmd/caddy as a separate
@@ -61,15 +63,18 @@ func caddyPath(t *testing.T) string {
 	return caddyBinary
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// startWait bounds the wait for a started Caddy to become ready.
+const startWait = 150 * time.Second
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago, from
+// below the ephemeral range (see package freeport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1)
 	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
 
 // caddyProcess is one running Caddy of this project.
@@ -173,7 +178,9 @@ func startCaddyWait(t *testing.T, caddyfile, homeDir, admin, ready string) *cadd
 		}
 	})
 
-	waitFor(t, 60*time.Second, "the Caddy admin API to respond", func() error {
+	// Caddy responds to the admin API only once the config has loaded, and a
+	// cluster test's config may take up to its start_timeout of 2 minutes.
+	waitFor(t, startWait, "the Caddy admin API to respond", func() error {
 		select {
 		case <-p.done:
 			return fmt.Errorf("caddy exited:\n%s", strings.Join(p.logs.snapshot(), "\n"))
@@ -187,7 +194,7 @@ func startCaddyWait(t *testing.T, caddyfile, homeDir, admin, ready string) *cadd
 		return nil
 	})
 	// The admin API comes up before the apps have started.
-	p.waitLog(60*time.Second, ready)
+	p.waitLog(startWait, ready)
 	return p
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -142,6 +143,58 @@ func eventsStream(ctx context.Context, js jetstream.JetStream, layout emitter.La
 	return stream, nil
 }
 
+const (
+	// consumerAttemptTimeout bounds one attempt to create or update a
+	// consumer. In a cluster, a request may get no response while
+	// instances create the same consumer at once, or while the cluster
+	// elects a leader, and the next attempt succeeds.
+	consumerAttemptTimeout = 5 * time.Second
+
+	// consumerRetryDelay is the pause between two such attempts.
+	consumerRetryDelay = 500 * time.Millisecond
+)
+
+// ensureConsumerRetrying runs ensureConsumer until it succeeds, fails with
+// an error that a retry cannot fix, or ctx ends.
+func ensureConsumerRetrying(ctx context.Context, stream jetstream.Stream, layout emitter.Layout, e *Endpoint, logger *zap.Logger) (jetstream.Consumer, error) {
+	warned := false
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, consumerAttemptTimeout)
+		cons, err := ensureConsumer(attemptCtx, stream, layout, e)
+		cancel()
+		if err == nil || !retryableJetStreamError(err) || ctx.Err() != nil {
+			return cons, err
+		}
+		if !warned {
+			warned = true
+			logger.Warn("JetStream did not create or update the consumer yet; retrying until the start timeout",
+				zap.String("destination", e.Name),
+				zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(consumerRetryDelay):
+		}
+	}
+}
+
+// retryableJetStreamError reports whether a JetStream API request failed in
+// a way that a later attempt can fix: no response in time, no server
+// listening yet, or a server-side error such as "JetStream system
+// temporarily unavailable".
+func retryableJetStreamError(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders):
+		return true
+	case errors.As(err, &apiErr):
+		return apiErr.Code >= 500
+	default:
+		return false
+	}
+}
+
 // reconcileConsumers creates or updates the consumer of each endpoint and
 // returns them in the order of endpoints. With removeStale it also deletes
 // the "dest_" consumers of all other endpoints.
@@ -149,7 +202,7 @@ func reconcileConsumers(ctx context.Context, stream jetstream.Stream, layout emi
 	consumers := make([]jetstream.Consumer, len(endpoints))
 	keep := make(map[string]bool, len(endpoints))
 	for i, e := range endpoints {
-		cons, err := ensureConsumer(ctx, stream, layout, e)
+		cons, err := ensureConsumerRetrying(ctx, stream, layout, e, logger)
 		if err != nil {
 			return nil, fmt.Errorf("endpoint %q: %w", e.Name, err)
 		}

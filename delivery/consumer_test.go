@@ -1,14 +1,17 @@
 package delivery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -163,5 +166,76 @@ func TestEventAfterReloadUsesNewConfig(t *testing.T) {
 	})
 	if n := len(oldReceiver.received()); n != 0 {
 		t.Errorf("the old URL got %d events after the reload, want none", n)
+	}
+}
+
+// stallingStream is a stream whose first consumer lookups get no response
+// until their context ends, as on a cluster that has not elected a leader
+// yet.
+type stallingStream struct {
+	jetstream.Stream
+	stalls atomic.Int32
+}
+
+func (s *stallingStream) Consumer(ctx context.Context, name string) (jetstream.Consumer, error) {
+	if s.stalls.Add(-1) >= 0 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Stream.Consumer(ctx, name)
+}
+
+func TestConsumerCreationRetriesStalledRequest(t *testing.T) {
+	js := startJetStream(t)
+	events, err := js.Stream(t.Context(), defaultLayout.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := &stallingStream{Stream: events}
+	stream.stalls.Store(1)
+	endpoint := newEndpoint(t, "orders", "http://127.0.0.1:1/hooks", nil)
+
+	core, logs := observer.New(zapcore.WarnLevel)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cons, err := ensureConsumerRetrying(ctx, stream, defaultLayout, endpoint, zap.New(core))
+	if err != nil {
+		t.Fatalf("ensureConsumerRetrying: %v", err)
+	}
+	if name := cons.CachedInfo().Name; name != consumerName("orders") {
+		t.Errorf("consumer name = %q, want %q", name, consumerName("orders"))
+	}
+	if n := logs.FilterMessageSnippet("retrying until the start timeout").Len(); n != 1 {
+		t.Errorf("logged %d retry warnings, want 1", n)
+	}
+
+	// Once the start timeout ends, the last error is returned.
+	stream.stalls.Store(1000)
+	short, cancelShort := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancelShort()
+	if _, err := ensureConsumerRetrying(short, stream, defaultLayout, endpoint, zap.New(core)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ensureConsumerRetrying after the timeout: %v, want a deadline error", err)
+	}
+}
+
+func TestRetryableJetStreamError(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"attempt timed out", fmt.Errorf("looking up consumer: %w", context.DeadlineExceeded), true},
+		{"no responders", nats.ErrNoResponders, true},
+		{"request timed out", nats.ErrTimeout, true},
+		{"temporarily unavailable", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{"invalid config", &jetstream.APIError{Code: 400, ErrorCode: 10084, Description: "consumer name in subject does not match durable name in request"}, false},
+		{"push consumer", errors.New("consumer dest_orders on stream WEBHOOKS_EVENTS is a push consumer"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retryableJetStreamError(tt.err); got != tt.want {
+				t.Errorf("retryableJetStreamError(%v) = %t, want %t", tt.err, got, tt.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/caddy-webhooks/caddy-webhooks/internal/freeport"
 )
 
 // runNATSServer starts a standalone nats-server with JetStream on
@@ -49,8 +51,9 @@ func serverPort(t *testing.T, s *server.Server) int {
 }
 
 func TestExternalBrokerWaitsForOutage(t *testing.T) {
+	// The server restarts on its port after the outage.
 	natsStore := t.TempDir()
-	s := runNATSServer(t, natsStore, 0)
+	s := runNATSServer(t, natsStore, freeTCPPort(t))
 	port := serverPort(t, s)
 
 	t.Setenv("TEST_NATS_PASSWORD", "s3cret-pass")
@@ -230,12 +233,13 @@ func ensureClusterStreams(t *testing.T, b *Broker, replicas int) {
 	})
 }
 
+// freeTCPPort returns a port of 127.0.0.1 below the ephemeral range, so
+// that no outgoing connection takes it before a server binds it again.
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }

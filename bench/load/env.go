@@ -24,6 +24,7 @@ import (
 	"github.com/caddy-webhooks/caddy-webhooks/bench/internal/procstat"
 	"github.com/caddy-webhooks/caddy-webhooks/bench/internal/promtext"
 	"github.com/caddy-webhooks/caddy-webhooks/bench/internal/receiver"
+	"github.com/caddy-webhooks/caddy-webhooks/internal/freeport"
 )
 
 // apiRoleEnv, when set, makes the harness binary serve the JSON API instead
@@ -347,7 +348,7 @@ func (e *env) startCaddy(ctx context.Context, name string, endpoints []endpointS
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating directory of deployment %s: %w", name, err)
 	}
-	ports, err := freePorts(4)
+	ports, err := freeport.Pick(4)
 	if err != nil {
 		return nil, err
 	}
@@ -417,27 +418,6 @@ func (d *deployment) stop(out io.Writer) {
 	if err := d.proc.Stop(stopTimeout); err != nil {
 		fmt.Fprintf(out, "warning: stopping Caddy of %s: %v\n", d.name, err)
 	}
-}
-
-// freePorts returns n distinct TCP ports of 127.0.0.1 that were free a
-// moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var listeners []net.Listener
-	defer func() {
-		for _, ln := range listeners {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
-		}
-		listeners = append(listeners, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // counters are the webhooks metrics of a Caddy at one moment.
