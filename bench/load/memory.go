@@ -72,10 +72,9 @@ func (e *env) rss(ctx context.Context) error {
 	}
 	defer d.stop(e.out)
 
-	if out.Idle, err = e.readIdle(ctx, d); err != nil {
+	if out.Idle, err = e.readIdle(ctx, d, "with webhooks"); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "with webhooks, idle %s after start: %s\n", e.opts.idleWait, out.Idle)
 
 	if err := e.rssUnderLoad(ctx, d, rc, out); err != nil {
 		return err
@@ -103,10 +102,9 @@ func (e *env) rssPlain(ctx context.Context, out *memoryResult) error {
 	}
 	defer d.stop(e.out)
 
-	if out.PlainIdle, err = e.readIdle(ctx, d); err != nil {
+	if out.PlainIdle, err = e.readIdle(ctx, d, "plain Caddy"); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "plain Caddy, idle %s after start: %s\n", e.opts.idleWait, out.PlainIdle)
 
 	stopSampling := sampleMaxRSS(d.proc.Pid)
 	client := loadgen.NewClient(e.opts.connections)
@@ -126,9 +124,9 @@ func (e *env) rssPlain(ctx context.Context, out *memoryResult) error {
 	return nil
 }
 
-// readIdle waits -idle-wait after a deployment's start and reads its
-// memory.
-func (e *env) readIdle(ctx context.Context, d *deployment) (memoryReading, error) {
+// readIdle waits -idle-wait after a deployment's start, reads its memory
+// and prints it after label.
+func (e *env) readIdle(ctx context.Context, d *deployment, label string) (memoryReading, error) {
 	if err := sleepContext(ctx, e.opts.idleWait); err != nil {
 		return memoryReading{}, err
 	}
@@ -136,7 +134,9 @@ func (e *env) readIdle(ctx context.Context, d *deployment) (memoryReading, error
 	if err != nil {
 		return memoryReading{}, err
 	}
-	return readingOf(mem), nil
+	reading := readingOf(mem)
+	fmt.Fprintf(e.out, "%s, idle %s after start: %s\n", label, e.opts.idleWait, reading)
+	return reading, nil
 }
 
 // sampleMaxRSS reads the resident memory of process pid every 200ms until
