@@ -32,23 +32,50 @@ var (
 // fetched meanwhile stay in the stream. So an event due for a retry is
 // attempted later than its schedule sets, but it loses no attempt, and
 // DisableAfter still counts from the first failure.
-//
-// NOTE: enabling or resuming the endpoint does not close the breaker, so
-// the first attempt after that may wait up to breakerMaxPause.
+// Enabling or resuming the endpoint closes the breaker too, because the
+// operator has most likely fixed the receiver, and it ends a probe pause in
+// progress.
 type breaker struct {
 	mu       sync.Mutex
 	failures int           // consecutive failed attempts
 	pause    time.Duration // wait before the next probe; 0 while closed
 	probing  bool          // a probe is in flight
+
+	// closed receives a value when the breaker closes while open, so a
+	// fetch loop waiting for a probe goes on at once. It holds at most
+	// one value, and probePause drops a value left from an earlier close.
+	closed chan struct{}
 }
 
-// succeeded closes the breaker and reports whether it was open.
+// succeeded closes the breaker after a successful attempt and reports
+// whether it was open.
 func (b *breaker) succeeded() bool {
+	return b.close()
+}
+
+// close closes the breaker, wakes a fetch loop waiting for a probe, and
+// reports whether the breaker was open.
+func (b *breaker) close() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	wasOpen := b.pause > 0
 	b.failures, b.pause, b.probing = 0, 0, false
+	if wasOpen {
+		select {
+		case b.closedLocked() <- struct{}{}:
+		default:
+		}
+	}
 	return wasOpen
+}
+
+// closedLocked returns the closed channel, made on first use so that the
+// zero breaker works. b.mu must be held.
+func (b *breaker) closedLocked() chan struct{} {
+	if b.closed == nil {
+		b.closed = make(chan struct{}, 1)
+	}
+	return b.closed
 }
 
 // failed counts a failed attempt and reports whether it opened the breaker.
@@ -69,14 +96,20 @@ func (b *breaker) failed() bool {
 }
 
 // probePause returns the wait before the next probe, and 0 while the
-// breaker is closed. With a wait, it notes that a probe follows.
-func (b *breaker) probePause() time.Duration {
+// breaker is closed, with the channel on which a close ends the wait. With
+// a wait, it notes that a probe follows.
+func (b *breaker) probePause() (time.Duration, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	closed := b.closedLocked()
+	select {
+	case <-closed:
+	default:
+	}
 	if b.pause > 0 {
 		b.probing = true
 	}
-	return b.pause
+	return b.pause, closed
 }
 
 func (b *breaker) isOpen() bool {
@@ -94,12 +127,19 @@ func (r *runner) waitForProbe(ctx context.Context) bool {
 	if !r.waitIdle(ctx) {
 		return false
 	}
-	pause := r.breaker.probePause()
+	pause, closed := r.breaker.probePause()
 	if pause == 0 {
 		return true
 	}
-	sleep(ctx, pause)
-	return ctx.Err() == nil
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+	case <-closed:
+	}
+	return true
 }
 
 // waitIdle waits until every slot is free, which means that no attempt is

@@ -50,10 +50,10 @@ func TestBreakerStates(t *testing.T) {
 				case failure:
 					b.failed()
 				case probe:
-					b.probePause()
+					_, _ = b.probePause()
 				}
 			}
-			if got := b.probePause(); got != tt.wantPause {
+			if got, _ := b.probePause(); got != tt.wantPause {
 				t.Errorf("pause = %s, want %s", got, tt.wantPause)
 			}
 			if got, want := b.isOpen(), tt.wantPause > 0; got != want {
@@ -170,5 +170,74 @@ func TestBreakerThrottlesDeadReceiver(t *testing.T) {
 	}
 	if dead := deadLetters(t, js, "dead"); len(dead) != 0 {
 		t.Errorf("got %d dead letters, want none: the breaker must not use up attempts", len(dead))
+	}
+}
+
+func TestResumeClosesOpenBreaker(t *testing.T) {
+	// A probe pause longer than the test, which only a close can end.
+	first, maxPause := breakerFirstPause, breakerMaxPause
+	breakerFirstPause, breakerMaxPause = time.Hour, time.Hour
+	t.Cleanup(func() { breakerFirstPause, breakerMaxPause = first, maxPause })
+
+	var down atomic.Bool
+	down.Store(true)
+	var deliveredMu sync.Mutex
+	delivered := make(map[string]bool)
+	rcv := newReceiver(t, func(_ int, req recordedRequest, w http.ResponseWriter) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		deliveredMu.Lock()
+		delivered[req.id()] = true
+		deliveredMu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	retry := make([]caddy.Duration, 10)
+	for i := range retry {
+		retry[i] = ms(20)
+	}
+	e := newEndpoint(t, "flaky", rcv.URL, func(e *Endpoint) {
+		e.Concurrency = 4
+		e.Retry = retry
+	})
+	js := startJetStream(t)
+	store := openStore(t, js)
+	workers := startWorkers(t, js, Options{}, e)
+
+	ids := publishMany(t, js, 10)
+	b := &workers.runners[0].breaker
+	waitUntil(t, 10*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		// probing is set when the fetch loop starts its probe pause, with
+		// no attempt in flight.
+		if !b.probing {
+			return fmt.Errorf("no probe pause yet after %d requests", len(rcv.received()))
+		}
+		return nil
+	})
+
+	// The operator fixes the receiver, then pauses and resumes the
+	// endpoint.
+	down.Store(false)
+	if _, err := store.Pause(t.Context(), "flaky"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Resume(t.Context(), "flaky"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, func() error {
+		deliveredMu.Lock()
+		defer deliveredMu.Unlock()
+		for _, id := range ids {
+			if !delivered[id] {
+				return fmt.Errorf("%d of %d events delivered", len(delivered), len(ids))
+			}
+		}
+		return nil
+	})
+	if b.isOpen() {
+		t.Error("breaker still open after the resume and successful deliveries")
 	}
 }

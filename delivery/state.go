@@ -188,6 +188,7 @@ func (r *runner) applyState(entry jetstream.KeyValueEntry) {
 		return
 	}
 	if state.delivers() {
+		r.breaker.close()
 		r.logger.Info("endpoint enabled; delivery resumes",
 			zap.String("destination", r.name))
 		return
