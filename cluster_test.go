@@ -468,13 +468,24 @@ func TestEmbeddedClusterSurvivesRestart(t *testing.T) {
 	})
 	sites := make([]*clusterSite, 3)
 	for i, port := range clusterPorts {
-		block := fmt.Sprintf("nats embedded {\n\t\t\treplicas 3\n\t\t\tstart_timeout %s\n\t\t\tcluster webhooks-test {\n\t\t\t\tlisten 127.0.0.1:%d\n\t\t\t\troutes %s\n\t\t\t}\n\t\t}",
+		block := fmt.Sprintf("nats embedded {\n\t\t\treplicas 3\n\t\t\tstart_timeout %s\n\t\t\tcluster webhooks-test {\n\t\t\t\tlisten 127.0.0.1:%d\n\t\t\t\troutes %s\n\t\t\t\tuser webhooks-test\n\t\t\t\tpassword test-route-secret\n\t\t\t}\n\t\t}",
 			clusterStartTimeout, port, strings.Join(routes, " "))
 		sites[i] = newClusterSite(t, rc.URL, block)
 	}
 	startAll(t, sites)
 	c := sites[2]
-	firstName := c.proc.waitLog(time.Second, "embedded NATS server started")["server_name"]
+	started := c.proc.waitLog(time.Second, "embedded NATS server started")
+	firstName := started["server_name"]
+	if started["routes_authenticated"] != true {
+		t.Errorf("started log = %v, want routes_authenticated", started)
+	}
+	for _, s := range sites {
+		for _, line := range s.proc.logs.snapshot() {
+			if strings.Contains(line, "test-route-secret") {
+				t.Errorf("Caddy log line contains the route password: %s", line)
+			}
+		}
+	}
 
 	// c gets a third of the first half of the load, is killed once it has
 	// stored its share, and is restarted during the last quarter.

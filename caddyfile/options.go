@@ -48,8 +48,10 @@ type Options struct {
 //			remove_stale_consumers
 //			server_name   <name>
 //			cluster <name> {
-//				listen <host:port>
-//				routes <nats-route://host:port...>
+//				listen   <host:port>
+//				routes   <nats-route://host:port...>
+//				user     <name>
+//				password <password>
 //			}
 //		}
 //		nats <nats://host:port...> {
@@ -368,8 +370,8 @@ func prefixArg(d *caddycf.Dispenser) (string, error) {
 	return prefix, nil
 }
 
-// parseCluster parses `cluster <name> { listen <addr>; routes <url...> }`.
-// routes may repeat and adds up.
+// parseCluster parses `cluster <name> { listen <addr>; routes <url...>;
+// user <name>; password <password> }`. routes may repeat and adds up.
 func parseCluster(d *caddycf.Dispenser) (*emitter.Cluster, error) {
 	cluster := new(emitter.Cluster)
 	if !d.AllArgs(&cluster.Name) {
@@ -392,8 +394,22 @@ func parseCluster(d *caddycf.Dispenser) (*emitter.Cluster, error) {
 				return nil, d.Err("'routes' needs at least one URL, such as nats-route://10.0.0.2:6222")
 			}
 			cluster.Routes = append(cluster.Routes, routes...)
+		case "user", "password":
+			name := d.Val()
+			value, err := singleArg(d)
+			if err != nil {
+				return nil, err
+			}
+			target := &cluster.User
+			if name == "password" {
+				target = &cluster.Password
+			}
+			if *target != "" {
+				return nil, d.Errf("'%s' is set twice in 'cluster': keep one", name)
+			}
+			*target = value
 		default:
-			return nil, d.Errf("unrecognized cluster subdirective %q: expected listen or routes", d.Val())
+			return nil, d.Errf("unrecognized cluster subdirective %q: expected listen, routes, user or password", d.Val())
 		}
 	}
 	if cluster.Listen == "" {

@@ -332,6 +332,8 @@ func TestParseNATS(t *testing.T) {
 						listen 10.0.0.1:6222
 						routes nats-route://10.0.0.1:6222 nats-route://10.0.0.2:6222
 						routes nats-route://10.0.0.3:6222
+						user webhooks-route
+						password {env.NATS_ROUTE_PASSWORD}
 					}
 				}
 			}`,
@@ -345,6 +347,9 @@ func TestParseNATS(t *testing.T) {
 				}
 				if len(cfg.Cluster.Routes) != 3 {
 					t.Errorf("routes = %v, expected the three routes of both lines", cfg.Cluster.Routes)
+				}
+				if cfg.Cluster.User != "webhooks-route" || cfg.Cluster.Password != "{env.NATS_ROUTE_PASSWORD}" {
+					t.Errorf("route credentials = %q and %q, expected the user and the unreplaced placeholder", cfg.Cluster.User, cfg.Cluster.Password)
 				}
 			},
 		},
@@ -381,6 +386,8 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"nats tls empty", "webhooks {\n\tnats nats://127.0.0.1:4222 {\n\t\ttls {\n\t\t}\n\t}\n}", "the tls block of nats is empty"},
 		{"nats tls key missing", "webhooks {\n\tnats nats://127.0.0.1:4222 {\n\t\ttls {\n\t\t\tclient_certificate c.pem\n\t\t}\n\t}\n}", "needs a certificate file and a key file"},
 		{"cluster without name", "webhooks {\n\tnats embedded {\n\t\tcluster {\n\t\t\tlisten :6222\n\t\t}\n\t}\n}", "'cluster' needs exactly one name"},
+		{"cluster password twice", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\tpassword a\n\t\t\tpassword b\n\t\t}\n\t}\n}", "'password' is set twice in 'cluster'"},
+		{"cluster user without value", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\tuser\n\t\t}\n\t}\n}", `"user" needs exactly one value`},
 		{"cluster without listen", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\troutes nats-route://127.0.0.1:6222\n\t\t}\n\t}\n}", `cluster "webhooks" needs 'listen <host:port>'`},
 		{"cluster unknown", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\tport 1\n\t\t}\n\t}\n}", `unrecognized cluster subdirective "port"`},
 		{"cluster routes empty", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\troutes\n\t\t}\n\t}\n}", "'routes' needs at least one URL"},

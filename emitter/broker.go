@@ -256,7 +256,8 @@ func startBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 		fields = append(fields,
 			zap.String("cluster", cfg.Cluster.Name),
 			zap.String("cluster_listen", cfg.Cluster.Listen),
-			zap.Strings("routes", cfg.Cluster.Routes))
+			zap.Strings("routes", redactURLs(cfg.Cluster.Routes)),
+			zap.Bool("routes_authenticated", cfg.Cluster.User != ""))
 	}
 	logger.Info("embedded NATS server started", fields...)
 	return b, nil

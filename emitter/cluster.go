@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -26,14 +27,25 @@ type Cluster struct {
 	// Address on which the server accepts connections from the other
 	// servers of the cluster, such as `10.0.0.1:6222`. The port must be
 	// reachable from the other instances, and only from them: routes
-	// carry every event and are neither authenticated nor encrypted.
-	// Required.
+	// carry every event unencrypted. Required.
 	Listen string `json:"listen,omitempty"`
 
 	// Route URLs of the cluster's servers, such as
 	// `nats-route://10.0.0.2:6222`. Default: none, so this server waits
 	// for the others to connect to it.
 	Routes []string `json:"routes,omitempty"`
+
+	// User name that the servers of the cluster present to each other on
+	// their routes, the same on every instance. With User and Password
+	// set, the server accepts routes only from servers that present them,
+	// and presents them on its own routes. Default: none, so any server
+	// that reaches the listen address can join the cluster.
+	User string `json:"user,omitempty"`
+
+	// Password that goes with User. Use a placeholder such as
+	// `{env.NATS_ROUTE_PASSWORD}` or `{file./run/secrets/route}` to keep
+	// it out of the config. Required with User.
+	Password string `json:"password,omitempty"`
 }
 
 // validateEmbedded checks the settings of the embedded server.
@@ -72,7 +84,20 @@ func (cl *Cluster) validate() error {
 			return fmt.Errorf("invalid cluster route %q: use the form nats-route://host:6222", redactURL(raw))
 		}
 	}
+	if (cl.User == "") != (cl.Password == "") {
+		return errors.New("cluster user and password go together: set both, so that routes are authenticated, or neither")
+	}
 	return nil
+}
+
+// routeCredentials returns the cluster's user and password with their
+// placeholders replaced, or empty strings when they are unset.
+func (cl *Cluster) routeCredentials() (user, password string) {
+	if cl.User == "" {
+		return "", ""
+	}
+	repl := caddy.NewReplacer()
+	return repl.ReplaceKnown(cl.User, ""), repl.ReplaceKnown(cl.Password, "")
 }
 
 // splitListen parses the cluster listen address.
@@ -146,6 +171,19 @@ func clusterOptions(opts *server.Options, cfg *Config) (token string, err error)
 
 	opts.ServerName = cfg.clusterServerName()
 	opts.Cluster = server.ClusterOpts{Name: cfg.Cluster.Name, Host: host, Port: port}
+	if user, password := cfg.Cluster.routeCredentials(); user != "" {
+		if password == "" {
+			return "", fmt.Errorf("cluster password %q is empty once its placeholders are replaced: set the variable or file it names", cfg.Cluster.Password)
+		}
+		opts.Cluster.Username, opts.Cluster.Password = user, password
+		// A server presents the credentials of the route URL, so the
+		// routes without their own get the cluster's.
+		for _, route := range routes {
+			if route.User == nil {
+				route.User = url.UserPassword(user, password)
+			}
+		}
+	}
 	opts.Routes = routes
 	opts.DontListen = false
 	opts.Host = "127.0.0.1"

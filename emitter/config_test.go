@@ -218,6 +218,12 @@ func TestConfigValidate(t *testing.T) {
 			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222"}
 			c.ServerName = "web 1"
 		}, wantErr: `invalid server_name "web 1"`},
+		{name: "cluster user without password", change: func(c *Config) {
+			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", User: "route"}
+		}, wantErr: "cluster user and password go together"},
+		{name: "cluster user and password", change: func(c *Config) {
+			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", User: "route", Password: "{env.ROUTE_PASSWORD}"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -177,9 +177,14 @@ func externalOptions(cfg *Config) ([]nats.Option, error) {
 
 // redactedURLs returns cfg.URLs without passwords, for logs.
 func redactedURLs(cfg *Config) zap.Field {
-	urls := make([]string, len(cfg.URLs))
-	for i, raw := range cfg.URLs {
-		urls[i] = redactURL(raw)
+	return zap.Strings("urls", redactURLs(cfg.URLs))
+}
+
+// redactURLs returns urls without passwords.
+func redactURLs(urls []string) []string {
+	redacted := make([]string, len(urls))
+	for i, raw := range urls {
+		redacted[i] = redactURL(raw)
 	}
-	return zap.Strings("urls", urls)
+	return redacted
 }

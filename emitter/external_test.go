@@ -243,3 +243,78 @@ func freeTCPPort(t *testing.T) int {
 	}
 	return ports[0]
 }
+
+// TestEmbeddedClusterAuthenticatesRoutes runs two embedded servers whose
+// routes carry the cluster's user and password, and a third server that
+// tries to join without them.
+func TestEmbeddedClusterAuthenticatesRoutes(t *testing.T) {
+	t.Setenv("TEST_ROUTE_PASSWORD", "route-s3cret")
+	ports := []int{freeTCPPort(t), freeTCPPort(t)}
+	routes := []string{
+		fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0]),
+		// A route with its own credentials keeps them.
+		fmt.Sprintf("nats-route://webhooks-route:route-s3cret@127.0.0.1:%d", ports[1]),
+	}
+	logger, logs := observedLogger()
+	brokers := make([]*Broker, 2)
+	for i, port := range ports {
+		cfg := &Config{
+			StoreDir: t.TempDir(),
+			Cluster: &Cluster{
+				Name:     "webhooks-auth",
+				Listen:   fmt.Sprintf("127.0.0.1:%d", port),
+				Routes:   routes,
+				User:     "webhooks-route",
+				Password: "{env.TEST_ROUTE_PASSWORD}",
+			},
+			StartTimeout: caddy.Duration(30 * time.Second),
+			DrainTimeout: caddy.Duration(10 * time.Second),
+		}
+		if err := cfg.Provision(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		brokers[i] = acquire(t, cfg, logger, Hooks{})
+	}
+	waitFor(t, 20*time.Second, func() error {
+		for i, b := range brokers {
+			if n := b.server.NumRoutes(); n < 1 {
+				return fmt.Errorf("server %d has %d routes, want the other member", i, n)
+			}
+		}
+		return nil
+	})
+
+	// A server without the credentials is turned away by both members.
+	rogue, err := server.NewServer(&server.Options{
+		ServerName: "rogue",
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		Cluster:    server.ClusterOpts{Name: "webhooks-auth", Host: "127.0.0.1", Port: freeTCPPort(t)},
+		Routes:     server.RoutesFromStr(fmt.Sprintf("nats-route://127.0.0.1:%d,nats-route://127.0.0.1:%d", ports[0], ports[1])),
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rogue.Start()
+	t.Cleanup(rogue.Shutdown)
+	if !rogue.ReadyForConnections(10 * time.Second) {
+		t.Fatal("rogue server not ready after 10s")
+	}
+	time.Sleep(3 * time.Second) // nats-server retries a route every second (DEFAULT_ROUTE_CONNECT)
+	if n := rogue.NumRoutes(); n != 0 {
+		t.Errorf("server without credentials has %d routes into the cluster, want 0", n)
+	}
+
+	for _, entry := range logs.All() {
+		for _, field := range entry.Context {
+			if strings.Contains(field.String, "s3cret") || strings.Contains(fmt.Sprint(field.Interface), "s3cret") {
+				t.Errorf("log %q field %s contains the route password", entry.Message, field.Key)
+			}
+		}
+	}
+}
