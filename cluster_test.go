@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/caddy-webhooks/caddy-webhooks/internal/testpki"
 )
 
 // The cluster tests run several Caddy processes against one JetStream
@@ -466,18 +469,26 @@ func TestEmbeddedClusterSurvivesRestart(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		return http.StatusNoContent
 	})
+	// The routes are authenticated and use TLS with a certificate per
+	// instance.
+	ca := testpki.NewCA(t)
 	sites := make([]*clusterSite, 3)
 	for i, port := range clusterPorts {
-		block := fmt.Sprintf("nats embedded {\n\t\t\treplicas 3\n\t\t\tstart_timeout %s\n\t\t\tcluster webhooks-test {\n\t\t\t\tlisten 127.0.0.1:%d\n\t\t\t\troutes %s\n\t\t\t\tuser webhooks-test\n\t\t\t\tpassword test-route-secret\n\t\t\t}\n\t\t}",
-			clusterStartTimeout, port, strings.Join(routes, " "))
+		_, certFile, keyFile := ca.Issue(t, testpki.Options{
+			CommonName: fmt.Sprintf("caddy-%d", i),
+			IPs:        testpki.Loopback,
+			Usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		})
+		block := fmt.Sprintf("nats embedded {\n\t\t\treplicas 3\n\t\t\tstart_timeout %s\n\t\t\tcluster webhooks-test {\n\t\t\t\tlisten 127.0.0.1:%d\n\t\t\t\troutes %s\n\t\t\t\tuser webhooks-test\n\t\t\t\tpassword test-route-secret\n\t\t\t\ttls {\n\t\t\t\t\tca %s\n\t\t\t\t\tcertificate %s %s\n\t\t\t\t}\n\t\t\t}\n\t\t}",
+			clusterStartTimeout, port, strings.Join(routes, " "), ca.PEMFile, certFile, keyFile)
 		sites[i] = newClusterSite(t, rc.URL, block)
 	}
 	startAll(t, sites)
 	c := sites[2]
 	started := c.proc.waitLog(time.Second, "embedded NATS server started")
 	firstName := started["server_name"]
-	if started["routes_authenticated"] != true {
-		t.Errorf("started log = %v, want routes_authenticated", started)
+	if started["routes_authenticated"] != true || started["routes_tls"] != true {
+		t.Errorf("started log = %v, want routes_authenticated and routes_tls", started)
 	}
 	for _, s := range sites {
 		for _, line := range s.proc.logs.snapshot() {

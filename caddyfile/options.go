@@ -52,6 +52,10 @@ type Options struct {
 //				routes   <nats-route://host:port...>
 //				user     <name>
 //				password <password>
+//				tls {
+//					ca          <pem file>
+//					certificate <cert file> <key file>
+//				}
 //			}
 //		}
 //		nats <nats://host:port...> {
@@ -371,7 +375,8 @@ func prefixArg(d *caddycf.Dispenser) (string, error) {
 }
 
 // parseCluster parses `cluster <name> { listen <addr>; routes <url...>;
-// user <name>; password <password> }`. routes may repeat and adds up.
+// user <name>; password <password>; tls { … } }`. routes may repeat and
+// adds up.
 func parseCluster(d *caddycf.Dispenser) (*emitter.Cluster, error) {
 	cluster := new(emitter.Cluster)
 	if !d.AllArgs(&cluster.Name) {
@@ -408,14 +413,58 @@ func parseCluster(d *caddycf.Dispenser) (*emitter.Cluster, error) {
 				return nil, d.Errf("'%s' is set twice in 'cluster': keep one", name)
 			}
 			*target = value
+		case "tls":
+			if cluster.TLS != nil {
+				return nil, d.Err("'tls' is set twice in 'cluster': keep one")
+			}
+			routeTLS, err := parseRouteTLS(d)
+			if err != nil {
+				return nil, err
+			}
+			cluster.TLS = routeTLS
 		default:
-			return nil, d.Errf("unrecognized cluster subdirective %q: expected listen, routes, user or password", d.Val())
+			return nil, d.Errf("unrecognized cluster subdirective %q: expected listen, routes, user, password or tls", d.Val())
 		}
 	}
 	if cluster.Listen == "" {
 		return nil, d.Errf("cluster %q needs 'listen <host:port>', the address the other servers connect to", cluster.Name)
 	}
 	return cluster, nil
+}
+
+// parseRouteTLS parses `tls { ca <file>; certificate <cert file> <key file> }`
+// in a cluster block.
+func parseRouteTLS(d *caddycf.Dispenser) (*emitter.RouteTLS, error) {
+	if d.NextArg() {
+		return nil, d.Errf("unexpected argument %q after 'tls' of cluster: its settings go in a block", d.Val())
+	}
+	cfg := new(emitter.RouteTLS)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "ca":
+			if cfg.CA != "" {
+				return nil, d.Err("'ca' is set twice in the tls block of cluster: keep one")
+			}
+			ca, err := singleArg(d)
+			if err != nil {
+				return nil, err
+			}
+			cfg.CA = ca
+		case "certificate":
+			if cfg.Certificate != "" {
+				return nil, d.Err("'certificate' is set twice in the tls block of cluster: keep one")
+			}
+			if !d.AllArgs(&cfg.Certificate, &cfg.Key) {
+				return nil, d.Err("'certificate' in the tls block of cluster needs a certificate file and a key file")
+			}
+		default:
+			return nil, d.Errf("unrecognized tls subdirective %q in cluster: expected ca or certificate", d.Val())
+		}
+	}
+	if cfg.CA == "" || cfg.Certificate == "" {
+		return nil, d.Err("the tls block of cluster needs both 'ca <file>' and 'certificate <cert file> <key file>'")
+	}
+	return cfg, nil
 }
 
 // parseNATSTLS parses the tls block of a connection to NATS URLs. ca may

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	caddycf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-webhooks/caddy-webhooks/emitter"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -334,6 +336,10 @@ func TestParseNATS(t *testing.T) {
 						routes nats-route://10.0.0.3:6222
 						user webhooks-route
 						password {env.NATS_ROUTE_PASSWORD}
+						tls {
+							ca /etc/caddy/route-ca.pem
+							certificate /etc/caddy/route.pem /etc/caddy/route.key
+						}
 					}
 				}
 			}`,
@@ -350,6 +356,10 @@ func TestParseNATS(t *testing.T) {
 				}
 				if cfg.Cluster.User != "webhooks-route" || cfg.Cluster.Password != "{env.NATS_ROUTE_PASSWORD}" {
 					t.Errorf("route credentials = %q and %q, expected the user and the unreplaced placeholder", cfg.Cluster.User, cfg.Cluster.Password)
+				}
+				want := emitter.RouteTLS{CA: "/etc/caddy/route-ca.pem", Certificate: "/etc/caddy/route.pem", Key: "/etc/caddy/route.key"}
+				if cfg.Cluster.TLS == nil || *cfg.Cluster.TLS != want {
+					t.Errorf("route tls = %+v, expected %+v", cfg.Cluster.TLS, want)
 				}
 			},
 		},
@@ -388,6 +398,8 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"cluster without name", "webhooks {\n\tnats embedded {\n\t\tcluster {\n\t\t\tlisten :6222\n\t\t}\n\t}\n}", "'cluster' needs exactly one name"},
 		{"cluster password twice", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\tpassword a\n\t\t\tpassword b\n\t\t}\n\t}\n}", "'password' is set twice in 'cluster'"},
 		{"cluster user without value", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\tuser\n\t\t}\n\t}\n}", `"user" needs exactly one value`},
+		{"cluster tls without certificate", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\ttls {\n\t\t\t\tca /ca.pem\n\t\t\t}\n\t\t}\n\t}\n}", "the tls block of cluster needs both"},
+		{"cluster tls certificate without key", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\ttls {\n\t\t\t\tcertificate /route.pem\n\t\t\t}\n\t\t}\n\t}\n}", "needs a certificate file and a key file"},
 		{"cluster without listen", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\troutes nats-route://127.0.0.1:6222\n\t\t}\n\t}\n}", `cluster "webhooks" needs 'listen <host:port>'`},
 		{"cluster unknown", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\tport 1\n\t\t}\n\t}\n}", `unrecognized cluster subdirective "port"`},
 		{"cluster routes empty", "webhooks {\n\tnats embedded {\n\t\tcluster webhooks {\n\t\t\tlisten :6222\n\t\t\troutes\n\t\t}\n\t}\n}", "'routes' needs at least one URL"},

@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-webhooks/caddy-webhooks/internal/testpki"
 )
 
 // TestSecretsStayOutOfLogsAndRecords runs deliveries that succeed, fail,
@@ -49,7 +51,7 @@ func TestSecretsStayOutOfLogsAndRecords(t *testing.T) {
 	blocked := newCountingServer(t, "127.0.0.1:0")
 	testResolver.set(t, "internal.test", "127.0.0.1")
 	testResolver.set(t, "proxy.internal.test", "127.0.0.1")
-	selfSignedCert, _, _ := (*testCA)(nil).issue(t, certOptions{commonName: "self", ips: loopbackIP})
+	selfSignedCert, _, _ := (*testpki.CA)(nil).Issue(t, testpki.Options{CommonName: "self", IPs: testpki.Loopback})
 	selfSigned, _ := newTLSReceiver(t, selfSignedCert, nil)
 
 	withQuery := func(base string) string { return base + "/hook?token=" + queryToken }

@@ -2,16 +2,10 @@ package delivery
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,114 +15,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-webhooks/caddy-webhooks/internal/testpki"
 )
-
-// testCA is a certificate authority that exists only for one test.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	pemFile string
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "caddy-webhooks test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatalf("creating CA certificate: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parsing CA certificate: %v", err)
-	}
-	file := writePEM(t, "ca.pem", "CERTIFICATE", der)
-	return &testCA{cert: cert, key: key, pemFile: file}
-}
-
-// certOptions describes a certificate that testCA.issue signs.
-type certOptions struct {
-	commonName string
-	dnsNames   []string
-	ips        []net.IP
-	notAfter   time.Time // zero means an hour from now
-	client     bool
-}
-
-// issue signs a certificate; a nil ca makes it self-signed. It returns the
-// certificate for a tls.Config and the paths of its PEM files.
-func (ca *testCA) issue(t *testing.T, opts certOptions) (tls.Certificate, string, string) {
-	t.Helper()
-	key := newKey(t)
-	notAfter := opts.notAfter
-	if notAfter.IsZero() {
-		notAfter = time.Now().Add(time.Hour)
-	}
-
-	usage := x509.ExtKeyUsageServerAuth
-	if opts.client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: opts.commonName},
-		DNSNames:     opts.dnsNames,
-		IPAddresses:  opts.ips,
-		NotBefore:    notAfter.Add(-2 * time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-
-	parent, signer := tmpl, key
-	if ca != nil {
-		parent, signer = ca.cert, ca.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatalf("creating certificate: %v", err)
-	}
-
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatalf("encoding key: %v", err)
-	}
-	certFile := writePEM(t, opts.commonName+".pem", "CERTIFICATE", der)
-	keyFile := writePEM(t, opts.commonName+".key", "PRIVATE KEY", keyDER)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certFile, keyFile
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("generating key: %v", err)
-	}
-	return key
-}
-
-func writePEM(t *testing.T, name, blockType string, der []byte) string {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600); err != nil {
-		t.Fatalf("writing %s: %v", name, err)
-	}
-	return file
-}
-
-var loopbackIP = []net.IP{net.IPv4(127, 0, 0, 1)}
 
 // newTLSReceiver starts an https server on 127.0.0.1 with cert that records
 // the common name of the client certificate of each request.
-func newTLSReceiver(t *testing.T, cert tls.Certificate, clientCA *testCA) (*httptest.Server, func() []string) {
+func newTLSReceiver(t *testing.T, cert tls.Certificate, clientCA *testpki.CA) (*httptest.Server, func() []string) {
 	t.Helper()
 	var (
 		mu      sync.Mutex
@@ -147,7 +40,7 @@ func newTLSReceiver(t *testing.T, cert tls.Certificate, clientCA *testCA) (*http
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	if clientCA != nil {
 		pool := x509.NewCertPool()
-		pool.AddCert(clientCA.cert)
+		pool.AddCert(clientCA.Cert)
 		srv.TLS.ClientAuth = tls.RequireAndVerifyClientCert
 		srv.TLS.ClientCAs = pool
 	}
@@ -163,7 +56,7 @@ func newTLSReceiver(t *testing.T, cert tls.Certificate, clientCA *testCA) (*http
 }
 
 func TestTLSFailureClasses(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testpki.NewCA(t)
 	tests := []struct {
 		name      string
 		cert      func() tls.Certificate
@@ -174,7 +67,7 @@ func TestTLSFailureClasses(t *testing.T) {
 		{
 			name: "expired",
 			cert: func() tls.Certificate {
-				cert, _, _ := ca.issue(t, certOptions{commonName: "expired", ips: loopbackIP, notAfter: time.Now().Add(-time.Minute)})
+				cert, _, _ := ca.Issue(t, testpki.Options{CommonName: "expired", IPs: testpki.Loopback, NotAfter: time.Now().Add(-time.Minute)})
 				return cert
 			},
 			trustCA:   true,
@@ -184,7 +77,7 @@ func TestTLSFailureClasses(t *testing.T) {
 		{
 			name: "self-signed",
 			cert: func() tls.Certificate {
-				cert, _, _ := (*testCA)(nil).issue(t, certOptions{commonName: "self", ips: loopbackIP})
+				cert, _, _ := (*testpki.CA)(nil).Issue(t, testpki.Options{CommonName: "self", IPs: testpki.Loopback})
 				return cert
 			},
 			wantClass: ClassTLSUnknownAuthority,
@@ -193,7 +86,7 @@ func TestTLSFailureClasses(t *testing.T) {
 		{
 			name: "unknown CA",
 			cert: func() tls.Certificate {
-				cert, _, _ := ca.issue(t, certOptions{commonName: "other-ca", ips: loopbackIP})
+				cert, _, _ := ca.Issue(t, testpki.Options{CommonName: "other-ca", IPs: testpki.Loopback})
 				return cert
 			},
 			wantClass: ClassTLSUnknownAuthority,
@@ -202,7 +95,7 @@ func TestTLSFailureClasses(t *testing.T) {
 		{
 			name: "wrong host",
 			cert: func() tls.Certificate {
-				cert, _, _ := ca.issue(t, certOptions{commonName: "elsewhere", dnsNames: []string{"hooks.example.com"}})
+				cert, _, _ := ca.Issue(t, testpki.Options{CommonName: "elsewhere", DNSNames: []string{"hooks.example.com"}})
 				return cert
 			},
 			trustCA:   true,
@@ -216,7 +109,7 @@ func TestTLSFailureClasses(t *testing.T) {
 			s := guardedSender(t, srv.URL, func(e *Endpoint) {
 				e.AllowPrivate = true
 				if tt.trustCA {
-					e.TLS = &TLS{CA: []string{ca.pemFile}}
+					e.TLS = &TLS{CA: []string{ca.PEMFile}}
 				}
 			})
 			res := sendTestEvent(t, s)
@@ -234,13 +127,13 @@ func TestTLSFailureClasses(t *testing.T) {
 }
 
 func TestTLSPrivateCA(t *testing.T) {
-	ca := newTestCA(t)
-	cert, _, _ := ca.issue(t, certOptions{commonName: "receiver", ips: loopbackIP})
+	ca := testpki.NewCA(t)
+	cert, _, _ := ca.Issue(t, testpki.Options{CommonName: "receiver", IPs: testpki.Loopback})
 	srv, clients := newTLSReceiver(t, cert, nil)
 
 	s := guardedSender(t, srv.URL, func(e *Endpoint) {
 		e.AllowPrivate = true
-		e.TLS = &TLS{CA: []string{ca.pemFile}}
+		e.TLS = &TLS{CA: []string{ca.PEMFile}}
 	})
 	if res := sendTestEvent(t, s); !res.succeeded() {
 		t.Fatalf("delivery with the private CA failed: class %q, error %v", res.errorClass, res.err)
@@ -251,14 +144,14 @@ func TestTLSPrivateCA(t *testing.T) {
 }
 
 func TestTLSClientCertificate(t *testing.T) {
-	ca := newTestCA(t)
-	serverCert, _, _ := ca.issue(t, certOptions{commonName: "receiver", ips: loopbackIP})
-	_, certFile, keyFile := ca.issue(t, certOptions{commonName: "webhook-sender", client: true})
+	ca := testpki.NewCA(t)
+	serverCert, _, _ := ca.Issue(t, testpki.Options{CommonName: "receiver", IPs: testpki.Loopback})
+	_, certFile, keyFile := ca.Issue(t, testpki.Options{CommonName: "webhook-sender", Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	srv, clients := newTLSReceiver(t, serverCert, ca)
 
 	withCert := guardedSender(t, srv.URL, func(e *Endpoint) {
 		e.AllowPrivate = true
-		e.TLS = &TLS{CA: []string{ca.pemFile}, ClientCertificate: &ClientCertificate{Certificate: certFile, Key: keyFile}}
+		e.TLS = &TLS{CA: []string{ca.PEMFile}, ClientCertificate: &ClientCertificate{Certificate: certFile, Key: keyFile}}
 	})
 	if res := sendTestEvent(t, withCert); !res.succeeded() {
 		t.Fatalf("delivery with the client certificate failed: class %q, error %v", res.errorClass, res.err)
@@ -269,7 +162,7 @@ func TestTLSClientCertificate(t *testing.T) {
 
 	withoutCert := guardedSender(t, srv.URL, func(e *Endpoint) {
 		e.AllowPrivate = true
-		e.TLS = &TLS{CA: []string{ca.pemFile}}
+		e.TLS = &TLS{CA: []string{ca.PEMFile}}
 	})
 	res := sendTestEvent(t, withoutCert)
 	if res.errorClass != ClassTLS {
@@ -278,9 +171,9 @@ func TestTLSClientCertificate(t *testing.T) {
 }
 
 func TestTLSProvisionErrors(t *testing.T) {
-	ca := newTestCA(t)
-	_, certFile, keyFile := ca.issue(t, certOptions{commonName: "client", client: true})
-	_, _, otherKey := ca.issue(t, certOptions{commonName: "other", client: true})
+	ca := testpki.NewCA(t)
+	_, certFile, keyFile := ca.Issue(t, testpki.Options{CommonName: "client", Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	_, _, otherKey := ca.Issue(t, testpki.Options{CommonName: "other", Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 	notPEM := filepath.Join(t.TempDir(), "not.pem")
 	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
@@ -430,10 +323,10 @@ func (p *testProxy) seen() ([]string, []string) {
 }
 
 func TestProxyCarriesDeliveries(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testpki.NewCA(t)
 	// The receivers are named hooks.partner.test, which the test resolver
 	// cannot resolve, so only the proxy can reach them.
-	cert, _, _ := ca.issue(t, certOptions{commonName: "partner", dnsNames: []string{"hooks.partner.test"}})
+	cert, _, _ := ca.Issue(t, testpki.Options{CommonName: "partner", DNSNames: []string{"hooks.partner.test"}})
 	tlsReceiver, tlsClients := newTLSReceiver(t, cert, nil)
 	plainReceiver := newReceiver(t, nil)
 
@@ -441,7 +334,7 @@ func TestProxyCarriesDeliveries(t *testing.T) {
 		name, url, target, wantHost string
 		tls                         *TLS
 	}{
-		{name: "https through CONNECT", url: "https://hooks.partner.test/orders", target: tlsReceiver.Listener.Addr().String(), wantHost: "CONNECT hooks.partner.test:443", tls: &TLS{CA: []string{ca.pemFile}}},
+		{name: "https through CONNECT", url: "https://hooks.partner.test/orders", target: tlsReceiver.Listener.Addr().String(), wantHost: "CONNECT hooks.partner.test:443", tls: &TLS{CA: []string{ca.PEMFile}}},
 		{name: "plain http", url: "http://hooks.partner.test/orders", target: plainReceiver.Listener.Addr().String(), wantHost: "POST hooks.partner.test"},
 	}
 	for _, tt := range tests {

@@ -257,7 +257,8 @@ func startBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 			zap.String("cluster", cfg.Cluster.Name),
 			zap.String("cluster_listen", cfg.Cluster.Listen),
 			zap.Strings("routes", redactURLs(cfg.Cluster.Routes)),
-			zap.Bool("routes_authenticated", cfg.Cluster.User != ""))
+			zap.Bool("routes_authenticated", cfg.Cluster.User != ""),
+			zap.Bool("routes_tls", cfg.Cluster.TLS != nil))
 	}
 	logger.Info("embedded NATS server started", fields...)
 	return b, nil

@@ -3,6 +3,7 @@ package emitter
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,7 +28,7 @@ type Cluster struct {
 	// Address on which the server accepts connections from the other
 	// servers of the cluster, such as `10.0.0.1:6222`. The port must be
 	// reachable from the other instances, and only from them: routes
-	// carry every event unencrypted. Required.
+	// carry every event, unencrypted unless TLS is set. Required.
 	Listen string `json:"listen,omitempty"`
 
 	// Route URLs of the cluster's servers, such as
@@ -46,6 +47,62 @@ type Cluster struct {
 	// `{env.NATS_ROUTE_PASSWORD}` or `{file./run/secrets/route}` to keep
 	// it out of the config. Required with User.
 	Password string `json:"password,omitempty"`
+
+	// TLS encrypts the routes. Each server presents its certificate on
+	// the routes it opens and accepts, and accepts only servers whose
+	// certificates the configured CA signed. Default: none, so routes are
+	// unencrypted.
+	TLS *RouteTLS `json:"tls,omitempty"`
+}
+
+// RouteTLS holds the certificates of the routes of an embedded cluster.
+type RouteTLS struct {
+	// PEM file with the certificate of the CA that signs the certificates
+	// of every server of the cluster. Required.
+	CA string `json:"ca,omitempty"`
+
+	// PEM file with this server's certificate. It must be valid for the
+	// host name or IP address in the other servers' route URLs to this
+	// server, and for both server and client authentication, because a
+	// server is both on its routes. Required.
+	Certificate string `json:"certificate,omitempty"`
+
+	// PEM file with the certificate's private key. Required.
+	Key string `json:"key,omitempty"`
+}
+
+// routeTLSTimeout bounds the TLS handshake of a route, in seconds.
+const routeTLSTimeout = 5.0
+
+// config returns the TLS config of the routes: the same for the side
+// that opens a route and the side that accepts it, with certificates
+// required and verified on both.
+func (t *RouteTLS) config() (*tls.Config, error) {
+	config, err := server.GenTLSConfig(&server.TLSConfigOpts{
+		CertFile: t.Certificate,
+		KeyFile:  t.Key,
+		CaFile:   t.CA,
+		Verify:   true,
+		Timeout:  routeTLSTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading cluster tls files (certificate %q, key %q, ca %q): %w", t.Certificate, t.Key, t.CA, err)
+	}
+	config.ClientAuth = tls.RequireAndVerifyClientCert
+	config.RootCAs = config.ClientCAs
+	return config, nil
+}
+
+func (t *RouteTLS) validate() error {
+	if t.CA == "" || t.Certificate == "" || t.Key == "" {
+		return errors.New("cluster tls needs ca, and certificate with its key: set all three")
+	}
+	for _, file := range []string{t.CA, t.Certificate, t.Key} {
+		if _, err := os.Stat(file); err != nil {
+			return fmt.Errorf("cluster tls file %q: %w", file, err)
+		}
+	}
+	return nil
 }
 
 // validateEmbedded checks the settings of the embedded server.
@@ -86,6 +143,9 @@ func (cl *Cluster) validate() error {
 	}
 	if (cl.User == "") != (cl.Password == "") {
 		return errors.New("cluster user and password go together: set both, so that routes are authenticated, or neither")
+	}
+	if cl.TLS != nil {
+		return cl.TLS.validate()
 	}
 	return nil
 }
@@ -183,6 +243,14 @@ func clusterOptions(opts *server.Options, cfg *Config) (token string, err error)
 				route.User = url.UserPassword(user, password)
 			}
 		}
+	}
+	if cfg.Cluster.TLS != nil {
+		config, err := cfg.Cluster.TLS.config()
+		if err != nil {
+			return "", err
+		}
+		opts.Cluster.TLSConfig = config
+		opts.Cluster.TLSTimeout = routeTLSTimeout
 	}
 	opts.Routes = routes
 	opts.DontListen = false

@@ -224,6 +224,12 @@ func TestConfigValidate(t *testing.T) {
 		{name: "cluster user and password", change: func(c *Config) {
 			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", User: "route", Password: "{env.ROUTE_PASSWORD}"}
 		}},
+		{name: "cluster tls without key", change: func(c *Config) {
+			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", TLS: &RouteTLS{CA: "/ca.pem", Certificate: "/route.pem"}}
+		}, wantErr: "cluster tls needs ca, and certificate with its key"},
+		{name: "cluster tls file missing", change: func(c *Config) {
+			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", TLS: &RouteTLS{CA: "/nonexistent/ca.pem", Certificate: "/nonexistent/route.pem", Key: "/nonexistent/route.key"}}
+		}, wantErr: `cluster tls file "/nonexistent/ca.pem"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

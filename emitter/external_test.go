@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 
 	"github.com/caddy-webhooks/caddy-webhooks/internal/freeport"
+	"github.com/caddy-webhooks/caddy-webhooks/internal/testpki"
 )
 
 // runNATSServer starts a standalone nats-server with JetStream on
@@ -249,24 +252,87 @@ func freeTCPPort(t *testing.T) int {
 // tries to join without them.
 func TestEmbeddedClusterAuthenticatesRoutes(t *testing.T) {
 	t.Setenv("TEST_ROUTE_PASSWORD", "route-s3cret")
-	ports := []int{freeTCPPort(t), freeTCPPort(t)}
-	routes := []string{
-		fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0]),
-		// A route with its own credentials keeps them.
-		fmt.Sprintf("nats-route://webhooks-route:route-s3cret@127.0.0.1:%d", ports[1]),
+	logger, logs := observedLogger()
+	ports := startRouteCluster(t, logger, func(ports []int) *Cluster {
+		return &Cluster{
+			Routes: []string{
+				fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0]),
+				// A route with its own credentials keeps them.
+				fmt.Sprintf("nats-route://webhooks-route:route-s3cret@127.0.0.1:%d", ports[1]),
+			},
+			User:     "webhooks-route",
+			Password: "{env.TEST_ROUTE_PASSWORD}",
+		}
+	})
+
+	// A server without the credentials is turned away by both members.
+	requireRejected(t, ports, server.ClusterOpts{})
+
+	for _, entry := range logs.All() {
+		for _, field := range entry.Context {
+			if strings.Contains(field.String, "s3cret") || strings.Contains(fmt.Sprint(field.Interface), "s3cret") {
+				t.Errorf("log %q field %s contains the route password", entry.Message, field.Key)
+			}
+		}
+	}
+}
+
+// TestEmbeddedClusterEncryptsRoutes runs two embedded servers whose routes
+// use TLS with certificates of one CA, and checks that servers without TLS
+// or with a certificate of another CA cannot join.
+func TestEmbeddedClusterEncryptsRoutes(t *testing.T) {
+	ca := testpki.NewCA(t)
+	routeCert := func(ca *testpki.CA, name string) (certFile, keyFile string) {
+		_, certFile, keyFile = ca.Issue(t, testpki.Options{
+			CommonName: name,
+			IPs:        testpki.Loopback,
+			Usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		})
+		return certFile, keyFile
 	}
 	logger, logs := observedLogger()
-	brokers := make([]*Broker, 2)
+	members := 0
+	ports := startRouteCluster(t, logger, func(ports []int) *Cluster {
+		members++
+		certFile, keyFile := routeCert(ca, fmt.Sprintf("member-%d", members))
+		return &Cluster{
+			Routes: []string{fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0]), fmt.Sprintf("nats-route://127.0.0.1:%d", ports[1])},
+			TLS:    &RouteTLS{CA: ca.PEMFile, Certificate: certFile, Key: keyFile},
+		}
+	})
+	if n := logs.FilterField(zap.Bool("routes_tls", true)).Len(); n != 2 {
+		t.Errorf("%d start logs show routes_tls, want 2", n)
+	}
+
+	t.Run("without TLS", func(t *testing.T) {
+		requireRejected(t, ports, server.ClusterOpts{})
+	})
+	t.Run("certificate of another CA", func(t *testing.T) {
+		other := testpki.NewCA(t)
+		certFile, keyFile := routeCert(other, "intruder")
+		config, err := (&RouteTLS{CA: other.PEMFile, Certificate: certFile, Key: keyFile}).config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireRejected(t, ports, server.ClusterOpts{TLSConfig: config, TLSTimeout: routeTLSTimeout})
+	})
+}
+
+// startRouteCluster starts two embedded servers of the cluster
+// "webhooks-routes" on ports picked here, with the routes and route
+// security that settings returns for each, and waits until each has a route
+// to the other. It returns the route ports.
+func startRouteCluster(t *testing.T, logger *zap.Logger, settings func(ports []int) *Cluster) []int {
+	t.Helper()
+	ports := []int{freeTCPPort(t), freeTCPPort(t)}
+	brokers := make([]*Broker, len(ports))
 	for i, port := range ports {
+		cluster := settings(ports)
+		cluster.Name = "webhooks-routes"
+		cluster.Listen = fmt.Sprintf("127.0.0.1:%d", port)
 		cfg := &Config{
-			StoreDir: t.TempDir(),
-			Cluster: &Cluster{
-				Name:     "webhooks-auth",
-				Listen:   fmt.Sprintf("127.0.0.1:%d", port),
-				Routes:   routes,
-				User:     "webhooks-route",
-				Password: "{env.TEST_ROUTE_PASSWORD}",
-			},
+			StoreDir:     t.TempDir(),
+			Cluster:      cluster,
 			StartTimeout: caddy.Duration(30 * time.Second),
 			DrainTimeout: caddy.Duration(10 * time.Second),
 		}
@@ -286,13 +352,20 @@ func TestEmbeddedClusterAuthenticatesRoutes(t *testing.T) {
 		}
 		return nil
 	})
+	return ports
+}
 
-	// A server without the credentials is turned away by both members.
+// requireRejected starts a server with the cluster settings of cluster,
+// and routes to ports, and fails the test if it gets a route into the
+// cluster within three seconds.
+func requireRejected(t *testing.T, ports []int, cluster server.ClusterOpts) {
+	t.Helper()
+	cluster.Name, cluster.Host, cluster.Port = "webhooks-routes", "127.0.0.1", freeTCPPort(t)
 	rogue, err := server.NewServer(&server.Options{
 		ServerName: "rogue",
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
-		Cluster:    server.ClusterOpts{Name: "webhooks-auth", Host: "127.0.0.1", Port: freeTCPPort(t)},
+		Cluster:    cluster,
 		Routes:     server.RoutesFromStr(fmt.Sprintf("nats-route://127.0.0.1:%d,nats-route://127.0.0.1:%d", ports[0], ports[1])),
 		NoSigs:     true,
 		NoLog:      true,
@@ -307,14 +380,6 @@ func TestEmbeddedClusterAuthenticatesRoutes(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // nats-server retries a route every second (DEFAULT_ROUTE_CONNECT)
 	if n := rogue.NumRoutes(); n != 0 {
-		t.Errorf("server without credentials has %d routes into the cluster, want 0", n)
-	}
-
-	for _, entry := range logs.All() {
-		for _, field := range entry.Context {
-			if strings.Contains(field.String, "s3cret") || strings.Contains(fmt.Sprint(field.Interface), "s3cret") {
-				t.Errorf("log %q field %s contains the route password", entry.Message, field.Key)
-			}
-		}
+		t.Errorf("rogue server has %d routes into the cluster, want 0", n)
 	}
 }

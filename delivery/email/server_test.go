@@ -1,16 +1,11 @@
 package email
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
@@ -18,10 +13,12 @@ import (
 
 	"github.com/emersion/go-sasl"
 	smtpd "github.com/emersion/go-smtp"
+
+	"github.com/caddy-webhooks/caddy-webhooks/internal/testpki"
 )
 
-// testCert is a self-signed certificate for 127.0.0.1 and localhost, with a
-// pool that trusts it.
+// testCert is a certificate for 127.0.0.1 and localhost, with a pool that
+// trusts its CA.
 type testCert struct {
 	tls  tls.Certificate
 	pool *x509.CertPool
@@ -29,36 +26,15 @@ type testCert struct {
 
 func newTestCert(t *testing.T) testCert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("generating key: %v", err)
-	}
-	template := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "test SMTP server"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatalf("creating certificate: %v", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parsing certificate: %v", err)
-	}
+	ca := testpki.NewCA(t)
+	cert, _, _ := ca.Issue(t, testpki.Options{
+		CommonName: "test SMTP server",
+		IPs:        testpki.Loopback,
+		DNSNames:   []string{"localhost"},
+	})
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return testCert{
-		tls:  tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf},
-		pool: pool,
-	}
+	pool.AddCert(ca.Cert)
+	return testCert{tls: cert, pool: pool}
 }
 
 func (c testCert) serverConfig() *tls.Config {
