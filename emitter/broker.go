@@ -57,6 +57,10 @@ type Broker struct {
 	cluster  string
 	replicas int
 
+	// clusterSettings is the cluster config the server started with, to
+	// tell a reload that changes it that the change waits for a restart.
+	clusterSettings *Cluster
+
 	// queueSize is the capacity the publisher was created with, which
 	// cannot change while the broker runs.
 	queueSize int
@@ -242,6 +246,7 @@ func startBroker(cfg Config, logger *zap.Logger, hooks Hooks) (*Broker, error) {
 	if cfg.Cluster != nil {
 		b.mode = ModeCluster
 		b.cluster = cfg.Cluster.Name
+		b.clusterSettings = cfg.Cluster.clone()
 	}
 
 	fields := []zap.Field{
@@ -322,7 +327,7 @@ func newBrokerOn(client *clientConn, cfg Config, logger *zap.Logger, hooks Hooks
 func (b *Broker) update(cfg Config, logger *zap.Logger, hooks Hooks) {
 	b.publisher.setHooks(hooks)
 	b.publisher.setDrainTimeout(time.Duration(cfg.DrainTimeout))
-	if cfg.Cluster != nil && (cfg.Cluster.Name != b.cluster || cfg.clusterServerName() != b.server.Name()) {
+	if cfg.Cluster != nil && (!cfg.Cluster.equal(b.clusterSettings) || cfg.clusterServerName() != b.server.Name()) {
 		logger.Warn("cluster change takes effect only after Caddy restarts; config reloads keep the running server",
 			zap.String("broker", b.key),
 			zap.String("cluster", b.cluster),

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -148,6 +149,28 @@ func (cl *Cluster) validate() error {
 		return cl.TLS.validate()
 	}
 	return nil
+}
+
+// clone returns a copy of cl that shares nothing with it.
+func (cl *Cluster) clone() *Cluster {
+	c := *cl
+	c.Routes = slices.Clone(cl.Routes)
+	if cl.TLS != nil {
+		routeTLS := *cl.TLS
+		c.TLS = &routeTLS
+	}
+	return &c
+}
+
+// equal reports whether cl and other configure the same cluster, routes
+// and route security. A nil other equals nothing.
+func (cl *Cluster) equal(other *Cluster) bool {
+	if other == nil {
+		return false
+	}
+	sameTLS := (cl.TLS == nil) == (other.TLS == nil) && (cl.TLS == nil || *cl.TLS == *other.TLS)
+	return cl.Name == other.Name && cl.Listen == other.Listen && slices.Equal(cl.Routes, other.Routes) &&
+		cl.User == other.User && cl.Password == other.Password && sameTLS
 }
 
 // routeCredentials returns the cluster's user and password with their

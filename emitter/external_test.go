@@ -253,7 +253,7 @@ func freeTCPPort(t *testing.T) int {
 func TestEmbeddedClusterAuthenticatesRoutes(t *testing.T) {
 	t.Setenv("TEST_ROUTE_PASSWORD", "route-s3cret")
 	logger, logs := observedLogger()
-	ports := startRouteCluster(t, logger, func(ports []int) *Cluster {
+	ports, configs := startRouteCluster(t, logger, func(ports []int) *Cluster {
 		return &Cluster{
 			Routes: []string{
 				fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0]),
@@ -267,6 +267,15 @@ func TestEmbeddedClusterAuthenticatesRoutes(t *testing.T) {
 
 	// A server without the credentials is turned away by both members.
 	requireRejected(t, ports, server.ClusterOpts{})
+
+	// A reload with another password keeps the running server, and says so.
+	changed := *configs[0]
+	changed.Cluster = configs[0].Cluster.clone()
+	changed.Cluster.Password = "{env.TEST_ROUTE_PASSWORD_NEXT}"
+	acquire(t, &changed, logger, Hooks{})
+	if n := logs.FilterMessageSnippet("cluster change takes effect only after Caddy restarts").Len(); n != 1 {
+		t.Errorf("logged %d restart warnings after a password change, want 1", n)
+	}
 
 	for _, entry := range logs.All() {
 		for _, field := range entry.Context {
@@ -292,7 +301,7 @@ func TestEmbeddedClusterEncryptsRoutes(t *testing.T) {
 	}
 	logger, logs := observedLogger()
 	members := 0
-	ports := startRouteCluster(t, logger, func(ports []int) *Cluster {
+	ports, _ := startRouteCluster(t, logger, func(ports []int) *Cluster {
 		members++
 		certFile, keyFile := routeCert(ca, fmt.Sprintf("member-%d", members))
 		return &Cluster{
@@ -321,11 +330,12 @@ func TestEmbeddedClusterEncryptsRoutes(t *testing.T) {
 // startRouteCluster starts two embedded servers of the cluster
 // "webhooks-routes" on ports picked here, with the routes and route
 // security that settings returns for each, and waits until each has a route
-// to the other. It returns the route ports.
-func startRouteCluster(t *testing.T, logger *zap.Logger, settings func(ports []int) *Cluster) []int {
+// to the other. It returns the route ports and the configs.
+func startRouteCluster(t *testing.T, logger *zap.Logger, settings func(ports []int) *Cluster) ([]int, []*Config) {
 	t.Helper()
 	ports := []int{freeTCPPort(t), freeTCPPort(t)}
 	brokers := make([]*Broker, len(ports))
+	configs := make([]*Config, len(ports))
 	for i, port := range ports {
 		cluster := settings(ports)
 		cluster.Name = "webhooks-routes"
@@ -343,6 +353,7 @@ func startRouteCluster(t *testing.T, logger *zap.Logger, settings func(ports []i
 			t.Fatal(err)
 		}
 		brokers[i] = acquire(t, cfg, logger, Hooks{})
+		configs[i] = cfg
 	}
 	waitFor(t, 20*time.Second, func() error {
 		for i, b := range brokers {
@@ -352,7 +363,7 @@ func startRouteCluster(t *testing.T, logger *zap.Logger, settings func(ports []i
 		}
 		return nil
 	})
-	return ports
+	return ports, configs
 }
 
 // requireRejected starts a server with the cluster settings of cluster,
