@@ -268,7 +268,8 @@ func TestEmbeddedClusterAuthenticatesRoutes(t *testing.T) {
 	// A server without the credentials is turned away by both members.
 	requireRejected(t, ports, server.ClusterOpts{})
 
-	// A reload with another password keeps the running server, and says so.
+	// A reload with another password keeps the running server and logs a
+	// warning.
 	changed := *configs[0]
 	changed.Cluster = configs[0].Cluster.clone()
 	changed.Cluster.Password = "{env.TEST_ROUTE_PASSWORD_NEXT}"
