@@ -243,7 +243,7 @@ func clusterOptions(opts *server.Options, cfg *Config) (token string, err error)
 	}
 	routes := server.RoutesFromStr(strings.Join(cfg.Cluster.Routes, ","))
 	if len(cfg.Cluster.Routes) > 0 && len(routes) != len(cfg.Cluster.Routes) {
-		return "", fmt.Errorf("parsing cluster routes %q: use URLs such as nats-route://host:6222", cfg.Cluster.Routes)
+		return "", fmt.Errorf("parsing cluster routes %q: use URLs such as nats-route://host:6222", redactURLs(cfg.Cluster.Routes))
 	}
 
 	secret := make([]byte, 24)

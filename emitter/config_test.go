@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 func TestConfigProvision(t *testing.T) {
@@ -245,5 +246,23 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate error %q does not contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestClusterOptionsErrorHidesRoutePassword(t *testing.T) {
+	cfg := &Config{
+		StoreDir: t.TempDir(),
+		// NATS splits route lists at commas, so this URL becomes two.
+		Cluster: &Cluster{Name: "webhooks", Listen: "127.0.0.1:6222", Routes: []string{"nats-route://route:s3cret,x@127.0.0.1:6223"}},
+	}
+	if err := cfg.Cluster.validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	_, err := clusterOptions(&server.Options{}, cfg)
+	if err == nil {
+		t.Fatal("clusterOptions accepted a route with a comma")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %q contains the route password", err)
 	}
 }
