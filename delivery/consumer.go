@@ -167,7 +167,7 @@ func ensureConsumerRetrying(ctx context.Context, stream jetstream.Stream, layout
 		}
 		if !warned {
 			warned = true
-			logger.Warn("JetStream did not create or update the consumer yet; retrying until the start timeout",
+			logger.Warn("JetStream did not create or update the consumer yet; retrying until the config load times out",
 				zap.String("destination", e.Name),
 				zap.Error(err))
 		}
@@ -181,18 +181,33 @@ func ensureConsumerRetrying(ctx context.Context, stream jetstream.Stream, layout
 
 // retryableJetStreamError reports whether a JetStream API request failed in
 // a way that a later attempt can fix: no response in time, no server
-// listening yet, or a server-side error such as "JetStream system
-// temporarily unavailable".
+// listening yet, or a cluster that is not ready (see
+// retryableJetStreamCodes).
 func retryableJetStreamError(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders):
 		return true
 	case errors.As(err, &apiErr):
-		return apiErr.Code >= 500
+		return retryableJetStreamCodes[apiErr.ErrorCode]
 	default:
 		return false
 	}
+}
+
+// retryableJetStreamCodes are the JetStream error codes (nats-server
+// v2.15.3, server/errors.json) of a cluster that is still forming or
+// electing leaders: system temporarily unavailable, no suitable peers, not
+// assigned, not leader, and stream or consumer offline.
+var retryableJetStreamCodes = map[jetstream.ErrorCode]bool{
+	10008: true, // JSClusterNotAvailErr
+	10005: true, // JSClusterNoPeersErrF
+	10007: true, // JSClusterNotAssignedErr
+	10009: true, // JSClusterNotLeaderErr
+	10118: true, // JSStreamOfflineErr
+	10119: true, // JSConsumerOfflineErr
+	10194: true, // JSStreamOfflineReasonErrF
+	10195: true, // JSConsumerOfflineReasonErrF
 }
 
 // reconcileConsumers creates or updates the consumer of each endpoint and

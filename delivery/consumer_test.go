@@ -205,7 +205,7 @@ func TestConsumerCreationRetriesStalledRequest(t *testing.T) {
 	if name := cons.CachedInfo().Name; name != consumerName("orders") {
 		t.Errorf("consumer name = %q, want %q", name, consumerName("orders"))
 	}
-	if n := logs.FilterMessageSnippet("retrying until the start timeout").Len(); n != 1 {
+	if n := logs.FilterMessageSnippet("retrying until the config load times out").Len(); n != 1 {
 		t.Errorf("logged %d retry warnings, want 1", n)
 	}
 
@@ -228,6 +228,8 @@ func TestRetryableJetStreamError(t *testing.T) {
 		{"no responders", nats.ErrNoResponders, true},
 		{"request timed out", nats.ErrTimeout, true},
 		{"temporarily unavailable", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{"consumer offline", &jetstream.APIError{Code: 500, ErrorCode: 10119, Description: "consumer is offline"}, true},
+		{"insufficient resources", &jetstream.APIError{Code: 503, ErrorCode: 10023, Description: "insufficient resources"}, false},
 		{"invalid config", &jetstream.APIError{Code: 400, ErrorCode: 10084, Description: "consumer name in subject does not match durable name in request"}, false},
 		{"push consumer", errors.New("consumer dest_orders on stream WEBHOOKS_EVENTS is a push consumer"), false},
 	}

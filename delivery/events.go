@@ -323,7 +323,47 @@ func (r *outcomeReader) outcomes(ctx context.Context, eventID string) (map[strin
 		return nil, fmt.Errorf("reading the attempts of event %s: %w", eventID, err)
 	}
 	r.buckets[bucket] = events
-	return events[eventID], nil
+	if outcomes := events[eventID]; outcomes != nil {
+		return outcomes, nil
+	}
+	return r.legacyOutcomes(ctx, eventID)
+}
+
+// legacyOutcomes reads the outcomes of an event without records in its
+// bucket from the subjects of the layout before buckets (see
+// emitter.Layout.LegacyAttemptSubject). It costs a request per event, and
+// one more per destination that attempted it.
+func (r *outcomeReader) legacyOutcomes(ctx context.Context, eventID string) (map[string]DestinationOutcome, error) {
+	if !hasLegacySubject(eventID) {
+		return nil, nil
+	}
+	info, err := r.attempts.Info(ctx, jetstream.WithSubjectFilter(r.layout.LegacyAttemptSubject("*", eventID)))
+	if err != nil {
+		return nil, fmt.Errorf("counting the attempts of event %s: %w", eventID, err)
+	}
+	if len(info.State.Subjects) == 0 {
+		return nil, nil
+	}
+	outcomes := make(map[string]DestinationOutcome, len(info.State.Subjects))
+	for subject, n := range info.State.Subjects {
+		destination, _, _ := strings.Cut(strings.TrimPrefix(subject, r.layout.AttemptsSubjectPrefix()), ".")
+		outcome := DestinationOutcome{Outcome: OutcomePending, Attempts: int(n)}
+		last, err := lastAttempt(ctx, r.attempts, subject)
+		if err != nil {
+			return nil, err
+		}
+		if last != nil {
+			outcome.Outcome = last.Outcome
+		}
+		outcomes[destination] = outcome
+	}
+	return outcomes, nil
+}
+
+// hasLegacySubject reports whether eventID can have attempt records on a
+// subject of the layout before buckets, which differs from its bucket's.
+func hasLegacySubject(eventID string) bool {
+	return isToken(eventID) && emitter.AttemptBucket(eventID) != eventID
 }
 
 // receivers returns the configured endpoints that receive a message on
@@ -450,9 +490,14 @@ func (s *Store) EventAttempts(ctx context.Context, id string) (map[string][]Atte
 	if err != nil {
 		return nil, err
 	}
+	subjects := []string{s.layout.AttemptSubject("*", id)}
+	if hasLegacySubject(id) {
+		subjects = append(subjects, s.layout.LegacyAttemptSubject("*", id))
+	}
 	var decodeErr error
-	err = scan{stream: stream, subjects: []string{s.layout.AttemptSubject("*", id)}}.run(ctx, func(msg jetstream.Msg) bool {
-		if msg.Headers().Get(emitter.EventIDHeader) != id {
+	err = scan{stream: stream, subjects: subjects}.run(ctx, func(msg jetstream.Msg) bool {
+		// Records of the layout before buckets have no header.
+		if other := msg.Headers().Get(emitter.EventIDHeader); other != "" && other != id {
 			return true
 		}
 		var rec AttemptRecord
@@ -460,7 +505,9 @@ func (s *Store) EventAttempts(ctx context.Context, id string) (map[string][]Atte
 			decodeErr = fmt.Errorf("decoding the attempt record at sequence %d of stream %s: %w", sequence(msg), s.layout.AttemptsStream(), err)
 			return false
 		}
-		attempts[rec.Destination] = append(attempts[rec.Destination], rec)
+		if rec.EventID == id {
+			attempts[rec.Destination] = append(attempts[rec.Destination], rec)
+		}
 		return true
 	})
 	if err == nil {

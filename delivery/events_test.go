@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -321,5 +322,45 @@ func TestAttemptRecordsShareBuckets(t *testing.T) {
 		if got := ev.Destinations["broken"]; got != (DestinationOutcome{Outcome: OutcomeDeadLetter, Attempts: 2}) {
 			t.Errorf("event %s at broken: %+v, want two attempts and a dead letter", ev.ID, got)
 		}
+	}
+}
+
+func TestAttemptRecordsOfLegacyLayoutStayVisible(t *testing.T) {
+	js := startJetStream(t)
+	store := openStore(t, js)
+	endpoints := []*Endpoint{newEndpoint(t, "fine", "http://127.0.0.1:1/hooks", nil)}
+	if err := Reconcile(t.Context(), js, defaultLayout, endpoints, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := publishMany(t, js, 1)
+
+	// A record as instances wrote it before buckets: on a subject per
+	// event, without headers.
+	rec := AttemptRecord{EventID: ids[0], EventType: "order.created", Destination: "fine", Attempt: 1, Outcome: OutcomeSuccess, StatusCode: 204}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), defaultLayout.LegacyAttemptSubject("fine", ids[0]), data); err != nil {
+		t.Fatal(err)
+	}
+
+	page, err := store.ListEvents(t.Context(), EventQuery{Limit: 10}, endpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 {
+		t.Fatalf("listed %d events, want 1", len(page.Events))
+	}
+	if got := page.Events[0].Destinations["fine"]; got != (DestinationOutcome{Outcome: OutcomeSuccess, Attempts: 1}) {
+		t.Errorf("outcome at fine = %+v, want the legacy record's success", got)
+	}
+
+	attempts, err := store.EventAttempts(t.Context(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(attempts["fine"]) != 1 || attempts["fine"][0].StatusCode != 204 {
+		t.Errorf("attempts = %+v, want the legacy record", attempts)
 	}
 }

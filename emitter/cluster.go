@@ -254,7 +254,11 @@ func clusterOptions(opts *server.Options, cfg *Config) (token string, err error)
 
 	opts.ServerName = cfg.clusterServerName()
 	opts.Cluster = server.ClusterOpts{Name: cfg.Cluster.Name, Host: host, Port: port}
-	if user, password := cfg.Cluster.routeCredentials(); user != "" {
+	if cfg.Cluster.User != "" {
+		user, password := cfg.Cluster.routeCredentials()
+		if user == "" {
+			return "", fmt.Errorf("cluster user %q is empty once its placeholders are replaced: set the variable or file it names", cfg.Cluster.User)
+		}
 		if password == "" {
 			return "", fmt.Errorf("cluster password %q is empty once its placeholders are replaced: set the variable or file it names", cfg.Cluster.Password)
 		}

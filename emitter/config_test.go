@@ -266,3 +266,22 @@ func TestClusterOptionsErrorHidesRoutePassword(t *testing.T) {
 		t.Errorf("error %q contains the route password", err)
 	}
 }
+
+func TestClusterOptionsRejectsEmptyRouteUser(t *testing.T) {
+	t.Setenv("TEST_ROUTE_PASSWORD", "route-password")
+	cfg := &Config{
+		StoreDir: t.TempDir(),
+		Cluster: &Cluster{
+			Name: "webhooks", Listen: "127.0.0.1:6222",
+			User: "{env.TEST_ROUTE_USER_UNSET}", Password: "{env.TEST_ROUTE_PASSWORD}",
+		},
+	}
+	opts := &server.Options{}
+	_, err := clusterOptions(opts, cfg)
+	if err == nil || !strings.Contains(err.Error(), `cluster user "{env.TEST_ROUTE_USER_UNSET}" is empty`) {
+		t.Errorf("clusterOptions = %v, want an error about the empty user", err)
+	}
+	if opts.Cluster.Username != "" || opts.Cluster.Password != "" {
+		t.Errorf("route credentials set to %q and %q despite the error", opts.Cluster.Username, opts.Cluster.Password)
+	}
+}

@@ -193,6 +193,14 @@ func (l Layout) AttemptSubject(destination, eventID string) string {
 	return l.subjectPrefix + AttemptsSubjectPrefix + destination + "." + AttemptBucket(eventID)
 }
 
+// LegacyAttemptSubject returns the subject that attempt records had before
+// they were grouped in buckets: one per destination and event. Readers
+// still look there, so records written before the change, or by instances
+// not yet upgraded, stay visible.
+func (l Layout) LegacyAttemptSubject(destination, eventID string) string {
+	return l.subjectPrefix + AttemptsSubjectPrefix + destination + "." + eventID
+}
+
 // DestinationAttemptsSubject returns the subject that matches every attempt
 // record of a destination.
 func (l Layout) DestinationAttemptsSubject(destination string) string {
