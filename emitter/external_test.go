@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,7 +303,7 @@ func TestEmbeddedClusterEncryptsRoutes(t *testing.T) {
 	}
 	logger, logs := observedLogger()
 	members := 0
-	ports, _ := startRouteCluster(t, logger, func(ports []int) *Cluster {
+	ports, configs := startRouteCluster(t, logger, func(ports []int) *Cluster {
 		members++
 		certFile, keyFile := routeCert(ca, fmt.Sprintf("member-%d", members))
 		return &Cluster{
@@ -312,6 +313,17 @@ func TestEmbeddedClusterEncryptsRoutes(t *testing.T) {
 	})
 	if n := logs.FilterField(zap.Bool("routes_tls", true)).Len(); n != 2 {
 		t.Errorf("%d start logs show routes_tls, want 2", n)
+	}
+
+	// The admin API's broker state names the peer and the route security.
+	second := acquire(t, configs[1], logger, Hooks{})
+	first := acquire(t, configs[0], logger, Hooks{})
+	state := first.State()
+	if want := []string{second.server.Name()}; !slices.Equal(state.ClusterPeers, want) {
+		t.Errorf("cluster peers = %v, want %v", state.ClusterPeers, want)
+	}
+	if !state.RoutesTLS || state.RoutesAuthenticated {
+		t.Errorf("State() = %+v, want routes_tls without routes_authenticated", state)
 	}
 
 	t.Run("without TLS", func(t *testing.T) {

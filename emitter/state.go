@@ -1,8 +1,10 @@
 package emitter
 
 import (
+	"slices"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -32,6 +34,15 @@ type BrokerState struct {
 
 	// Cluster is the cluster name of an embedded server in a cluster.
 	Cluster string `json:"cluster,omitempty"`
+
+	// ClusterPeers are the names of the servers of the cluster that the
+	// embedded server has routes to, sorted. Only in a cluster.
+	ClusterPeers []string `json:"cluster_peers,omitempty"`
+
+	// RoutesAuthenticated and RoutesTLS report whether the routes of an
+	// embedded cluster require the cluster's user and password, and TLS.
+	RoutesAuthenticated bool `json:"routes_authenticated,omitempty"`
+	RoutesTLS           bool `json:"routes_tls,omitempty"`
 
 	// Replicas is the configured number of copies of each stream.
 	Replicas int `json:"replicas"`
@@ -68,6 +79,11 @@ func (b *Broker) State() BrokerState {
 		Reconnects:    conn.Stats().Reconnects,
 		PendingEvents: b.publisher.Pending(),
 	}
+	if b.mode == ModeCluster {
+		state.ClusterPeers = b.clusterPeers()
+		state.RoutesAuthenticated = b.clusterSettings.User != ""
+		state.RoutesTLS = b.clusterSettings.TLS != nil
+	}
 	if state.Connected {
 		state.ServerName = conn.ConnectedServerName()
 	}
@@ -76,6 +92,24 @@ func (b *Broker) State() BrokerState {
 		state.DisconnectedSince = &at
 	}
 	return state
+}
+
+// clusterPeers returns the sorted names of the servers that the embedded
+// server has routes to. nats-server keeps several routes per peer, so the
+// names are counted once.
+func (b *Broker) clusterPeers() []string {
+	routez, err := b.server.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return nil
+	}
+	peers := make([]string, 0, len(routez.Routes))
+	for _, route := range routez.Routes {
+		if !slices.Contains(peers, route.RemoteName) {
+			peers = append(peers, route.RemoteName)
+		}
+	}
+	slices.Sort(peers)
+	return peers
 }
 
 // BrokerConnected is the gauge caddy_webhooks_broker_connected: 1 while the
