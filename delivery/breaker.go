@@ -42,7 +42,7 @@ type breaker struct {
 	probing  bool          // a probe is in flight
 
 	// closed receives a value when the breaker closes while open, so a
-	// fetch loop waiting for a probe goes on at once. It holds at most
+	// fetch loop waiting for a probe goes on at once. It contains at most
 	// one value, and probePause drops a value left from an earlier close.
 	closed chan struct{}
 }

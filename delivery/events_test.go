@@ -96,17 +96,31 @@ func TestListEventsPagesNewestFirst(t *testing.T) {
 	}
 }
 
-func TestListEventsOutcomes(t *testing.T) {
-	js := startJetStream(t)
-	store := openStore(t, js)
+// startFineAndBroken starts workers for the endpoint "fine", whose receiver
+// accepts every webhook, and "broken", whose receiver responds with 500 and
+// which dead-letters after two attempts, followed by extra endpoints that
+// deliver to the accepting receiver. It returns the accepting receiver.
+func startFineAndBroken(t *testing.T, js jetstream.JetStream, extra ...func(url string) *Endpoint) (*receiver, []*Endpoint) {
+	t.Helper()
 	ok := newReceiver(t, nil)
 	failing := newReceiver(t, respondWith(http.StatusInternalServerError))
 	endpoints := []*Endpoint{
 		newEndpoint(t, "fine", ok.URL, nil),
 		newEndpoint(t, "broken", failing.URL, func(e *Endpoint) { e.Retry = []caddy.Duration{ms(50)} }),
-		newEndpoint(t, "payments", ok.URL, func(e *Endpoint) { e.Events = []string{"payment.*"} }),
+	}
+	for _, endpoint := range extra {
+		endpoints = append(endpoints, endpoint(ok.URL))
 	}
 	startWorkers(t, js, Options{}, endpoints...)
+	return ok, endpoints
+}
+
+func TestListEventsOutcomes(t *testing.T) {
+	js := startJetStream(t)
+	store := openStore(t, js)
+	ok, endpoints := startFineAndBroken(t, js, func(url string) *Endpoint {
+		return newEndpoint(t, "payments", url, func(e *Endpoint) { e.Events = []string{"payment.*"} })
+	})
 
 	ids := publishMany(t, js, 2)
 	waitUntil(t, 10*time.Second, func() error {
@@ -247,13 +261,7 @@ func TestTypeStatsCountDeliveries(t *testing.T) {
 func TestAttemptRecordsShareBuckets(t *testing.T) {
 	js := startJetStream(t)
 	store := openStore(t, js)
-	ok := newReceiver(t, nil)
-	failing := newReceiver(t, respondWith(http.StatusInternalServerError))
-	endpoints := []*Endpoint{
-		newEndpoint(t, "fine", ok.URL, nil),
-		newEndpoint(t, "broken", failing.URL, func(e *Endpoint) { e.Retry = []caddy.Duration{ms(50)} }),
-	}
-	startWorkers(t, js, Options{}, endpoints...)
+	ok, endpoints := startFineAndBroken(t, js)
 
 	// Eight events created within one bucket, and one whose id is no ULID.
 	// Fewer than ten, so that the 18 failures stay below the threshold of
@@ -298,8 +306,11 @@ func TestAttemptRecordsShareBuckets(t *testing.T) {
 		if err != nil {
 			t.Fatalf("EventAttempts(%s): %v", id, err)
 		}
-		if len(records["fine"]) != 1 || len(records["broken"]) != 2 {
-			t.Errorf("event %s: %d attempts at fine and %d at broken, want 1 and 2", id, len(records["fine"]), len(records["broken"]))
+		if n := len(records["fine"]); n != 1 {
+			t.Errorf("event %s: %d attempts at fine, want 1", id, n)
+		}
+		if n := len(records["broken"]); n != 2 {
+			t.Errorf("event %s: %d attempts at broken, want 2", id, n)
 		}
 		for _, rec := range append(records["fine"], records["broken"]...) {
 			if rec.EventID != id {
@@ -360,7 +371,10 @@ func TestAttemptRecordsOfLegacyLayoutStayVisible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(attempts["fine"]) != 1 || attempts["fine"][0].StatusCode != 204 {
-		t.Errorf("attempts = %+v, want the legacy record", attempts)
+	if len(attempts["fine"]) != 1 {
+		t.Fatalf("attempts = %+v, want the legacy record at fine", attempts)
+	}
+	if status := attempts["fine"][0].StatusCode; status != 204 {
+		t.Errorf("legacy record status = %d, want 204", status)
 	}
 }

@@ -57,8 +57,8 @@ type Broker struct {
 	cluster  string
 	replicas int
 
-	// clusterSettings is the cluster config the server started with, to
-	// tell a reload that changes it that the change waits for a restart.
+	// clusterSettings is the cluster config the server started with. A
+	// reload that changes it logs that the change waits for a restart.
 	clusterSettings *Cluster
 
 	// queueSize is the capacity the publisher was created with, which

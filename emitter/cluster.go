@@ -56,7 +56,8 @@ type Cluster struct {
 	TLS *RouteTLS `json:"tls,omitempty"`
 }
 
-// RouteTLS holds the certificates of the routes of an embedded cluster.
+// RouteTLS contains the certificate files of the routes of an embedded
+// cluster.
 type RouteTLS struct {
 	// PEM file with the certificate of the CA that signs the certificates
 	// of every server of the cluster. Required.
@@ -87,7 +88,7 @@ func (t *RouteTLS) config() (*tls.Config, error) {
 		Timeout:  routeTLSTimeout,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("loading cluster tls files (certificate %q, key %q, ca %q): %w", t.Certificate, t.Key, t.CA, err)
+		return nil, fmt.Errorf("loading cluster tls files (certificate %q, key %q, ca %q) failed: %w; check that they are PEM files and that the key belongs to the certificate", t.Certificate, t.Key, t.CA, err)
 	}
 	config.ClientAuth = tls.RequireAndVerifyClientCert
 	config.RootCAs = config.ClientCAs
@@ -96,11 +97,11 @@ func (t *RouteTLS) config() (*tls.Config, error) {
 
 func (t *RouteTLS) validate() error {
 	if t.CA == "" || t.Certificate == "" || t.Key == "" {
-		return errors.New("cluster tls needs ca, and certificate with its key: set all three")
+		return errors.New("missing cluster tls setting: set ca, certificate and key")
 	}
 	for _, file := range []string{t.CA, t.Certificate, t.Key} {
 		if _, err := os.Stat(file); err != nil {
-			return fmt.Errorf("cluster tls file %q: %w", file, err)
+			return fmt.Errorf("invalid cluster tls file %q: %w; give the path of a readable PEM file", file, err)
 		}
 	}
 	return nil

@@ -227,10 +227,10 @@ func TestConfigValidate(t *testing.T) {
 		}},
 		{name: "cluster tls without key", change: func(c *Config) {
 			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", TLS: &RouteTLS{CA: "/ca.pem", Certificate: "/route.pem"}}
-		}, wantErr: "cluster tls needs ca, and certificate with its key"},
+		}, wantErr: "missing cluster tls setting: set ca, certificate and key"},
 		{name: "cluster tls file missing", change: func(c *Config) {
 			c.Cluster = &Cluster{Name: "webhooks", Listen: ":6222", TLS: &RouteTLS{CA: "/nonexistent/ca.pem", Certificate: "/nonexistent/route.pem", Key: "/nonexistent/route.key"}}
-		}, wantErr: `cluster tls file "/nonexistent/ca.pem"`},
+		}, wantErr: `invalid cluster tls file "/nonexistent/ca.pem"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,7 +278,10 @@ func TestClusterOptionsRejectsEmptyRouteUser(t *testing.T) {
 	}
 	opts := &server.Options{}
 	_, err := clusterOptions(opts, cfg)
-	if err == nil || !strings.Contains(err.Error(), `cluster user "{env.TEST_ROUTE_USER_UNSET}" is empty`) {
+	if err == nil {
+		t.Fatal("clusterOptions accepted a route user that resolves to empty")
+	}
+	if !strings.Contains(err.Error(), `cluster user "{env.TEST_ROUTE_USER_UNSET}" is empty`) {
 		t.Errorf("clusterOptions = %v, want an error about the empty user", err)
 	}
 	if opts.Cluster.Username != "" || opts.Cluster.Password != "" {

@@ -322,8 +322,11 @@ func TestEmbeddedClusterEncryptsRoutes(t *testing.T) {
 	if want := []string{second.server.Name()}; !slices.Equal(state.ClusterPeers, want) {
 		t.Errorf("cluster peers = %v, want %v", state.ClusterPeers, want)
 	}
-	if !state.RoutesTLS || state.RoutesAuthenticated {
-		t.Errorf("State() = %+v, want routes_tls without routes_authenticated", state)
+	if !state.RoutesTLS {
+		t.Errorf("State() = %+v, want routes_tls", state)
+	}
+	if state.RoutesAuthenticated {
+		t.Errorf("State() = %+v, want no routes_authenticated without a user", state)
 	}
 
 	t.Run("without TLS", func(t *testing.T) {

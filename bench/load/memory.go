@@ -107,13 +107,7 @@ func (e *env) rssPlain(ctx context.Context, out *memoryResult) error {
 	}
 
 	stopSampling := sampleMaxRSS(d.proc.Pid)
-	client := loadgen.NewClient(e.opts.connections)
-	defer client.CloseIdleConnections()
-	res, err := loadgen.ClosedLoop{
-		Target:      loadgen.Target{Client: client, URL: d.plainURL, Seq: &e.seq},
-		Connections: e.opts.connections,
-		Duration:    e.opts.rssLoad,
-	}.Run(ctx)
+	res, err := e.loadForRSS(ctx, d.plainURL)
 	out.PlainLoadMax = stopSampling()
 	if err != nil {
 		return err
@@ -122,6 +116,18 @@ func (e *env) rssPlain(ctx context.Context, out *memoryResult) error {
 	fmt.Fprintf(e.out, "plain Caddy, under load (%s on site A, %.0f req/s): max %s\n",
 		e.opts.rssLoad, out.PlainLoadRate, mib(out.PlainLoadMax))
 	return nil
+}
+
+// loadForRSS runs the closed-loop load of the memory readings against url
+// for -rss-load.
+func (e *env) loadForRSS(ctx context.Context, url string) (*loadgen.Result, error) {
+	client := loadgen.NewClient(e.opts.connections)
+	defer client.CloseIdleConnections()
+	return loadgen.ClosedLoop{
+		Target:      loadgen.Target{Client: client, URL: url, Seq: &e.seq},
+		Connections: e.opts.connections,
+		Duration:    e.opts.rssLoad,
+	}.Run(ctx)
 }
 
 // readIdle waits -idle-wait after a deployment's start, reads its memory
@@ -173,14 +179,7 @@ func (e *env) rssUnderLoad(ctx context.Context, d *deployment, rc *receiver.Rece
 		return err
 	}
 	stopSampling := sampleMaxRSS(d.proc.Pid)
-
-	client := loadgen.NewClient(e.opts.connections)
-	defer client.CloseIdleConnections()
-	res, err := loadgen.ClosedLoop{
-		Target:      loadgen.Target{Client: client, URL: d.delURL, Seq: &e.seq},
-		Connections: e.opts.connections,
-		Duration:    e.opts.rssLoad,
-	}.Run(ctx)
+	res, err := e.loadForRSS(ctx, d.delURL)
 	if err == nil {
 		var missing []int64
 		missing, err = e.waitDelivered(ctx, d, rc, seqsOf(res), before, e.opts.settleTimeout)

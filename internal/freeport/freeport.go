@@ -19,7 +19,8 @@ import (
 )
 
 // Bounds of the ports picked, unless the ephemeral range leaves too few
-// ports below it. Linux's default ephemeral range is 32768 to 60999.
+// ports below it. The machines this project runs on report an ephemeral
+// range of 32768 to 60999.
 const (
 	lowestPort   = 20000
 	minimumPorts = 1000
@@ -65,7 +66,7 @@ func listen(low, high int) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
+		return nil, fmt.Errorf("finding a free port on 127.0.0.1 failed: %w", err)
 	}
 	return ln, nil
 }

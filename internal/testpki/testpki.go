@@ -66,8 +66,9 @@ type Options struct {
 	Usages []x509.ExtKeyUsage
 }
 
-// Issue signs a certificate; a nil ca makes it self-signed. It returns the
-// certificate for a tls.Config and the paths of its PEM files.
+// Issue signs a certificate with ca, or makes it self-signed when ca is
+// nil. It returns the certificate for a tls.Config and the paths of its PEM
+// files.
 func (ca *CA) Issue(t testing.TB, opts Options) (cert tls.Certificate, certFile, keyFile string) {
 	t.Helper()
 	key := newKey(t)
