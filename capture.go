@@ -127,6 +127,11 @@ type capturePlan struct {
 	requestHeaders  headerSelection
 	responseHeaders headerSelection
 	maxBody         int
+
+	// recordedFields are the response header fields the recorder copies:
+	// the captured ones, those the response matcher reads, and
+	// Content-Encoding for decoding the body.
+	recordedFields headerSelection
 }
 
 // defaultCapturePlan keeps the start of the response body only.
@@ -197,7 +202,27 @@ func (p capturePlan) union(other capturePlan) capturePlan {
 		requestHeaders:  p.requestHeaders.union(other.requestHeaders),
 		responseHeaders: p.responseHeaders.union(other.responseHeaders),
 		maxBody:         max(p.maxBody, other.maxBody),
+		recordedFields:  p.recordedFields.union(other.recordedFields),
 	}
+}
+
+// recordFieldsOf sets the response header fields the recorder copies for
+// a rule whose response matcher reads matcherFields.
+func (p *capturePlan) recordFieldsOf(matcherFields http.Header) {
+	p.recordedFields = p.responseHeaders.union(headerSelection{names: []string{"Content-Encoding"}})
+	for field := range matcherFields {
+		p.recordedFields.add(field)
+	}
+}
+
+// recorderFields returns the field names for capture.Recorder's
+// KeepHeaderFields: nil, which copies the whole header, when every field
+// is captured.
+func (p capturePlan) recorderFields() []string {
+	if p.recordedFields.all || len(p.recordedFields.names) == 0 {
+		return nil
+	}
+	return p.recordedFields.names
 }
 
 // responseMax returns how many response body bytes the recorder keeps.

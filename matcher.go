@@ -100,6 +100,7 @@ func (rule *Rule) provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	plan.recordFieldsOf(rule.response.Headers)
 	rule.capture = plan
 	return nil
 }

@@ -165,6 +165,7 @@ func (h *Handler) serveObserved(w http.ResponseWriter, r *http.Request, next cad
 	defer h.sink.observationEnded()
 
 	rec := capture.NewRecorder(w, obs.plan.responseMax())
+	rec.KeepHeaderFields(obs.plan.recorderFields())
 	defer rec.Release()
 
 	// reverse_proxy panics with http.ErrAbortHandler when the upstream or
@@ -247,6 +248,11 @@ func (h *Handler) emitMatching(candidates []*Rule, obs *observation, status int,
 		}
 		if exchange == nil {
 			exchange = h.newExchange(obs, status, header, rec)
+		}
+		if len(candidates) == 1 {
+			// The exchange was captured with this rule's plan alone.
+			h.emit(rule, exchange, obs.repl)
+			continue
 		}
 		h.emit(rule, rule.capture.view(exchange), obs.repl)
 	}
@@ -360,7 +366,10 @@ func newObservation(r *http.Request, candidates []*Rule) *observation {
 // newExchange describes the observed request and response for the payload
 // builder. Query pairs that cannot be decoded are left out.
 func (h *Handler) newExchange(obs *observation, status int, header http.Header, rec *capture.Recorder) *payload.Exchange {
-	query, _ := url.ParseQuery(obs.req.rawQuery)
+	var query url.Values
+	if obs.req.rawQuery != "" {
+		query, _ = url.ParseQuery(obs.req.rawQuery)
+	}
 	x := &payload.Exchange{
 		Timestamp: h.now(),
 		Request: payload.Request{
@@ -427,6 +436,10 @@ func (h *Handler) decodeBody(req observedRequest, which, contentEncoding string,
 // hostWithoutPort returns the host of a Host header value without its
 // port, as Caddy's {http.request.host} placeholder does.
 func hostWithoutPort(hostport string) string {
+	if !strings.Contains(hostport, ":") {
+		// Saves SplitHostPort's error, which allocates.
+		return hostport
+	}
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return hostport

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -396,6 +397,46 @@ func TestServeHTTPResponseHeaderMatch(t *testing.T) {
 	}
 	if got := len(sink.list()); got != 1 {
 		t.Errorf("got %d events, want 1 for the JSON response only", got)
+	}
+}
+
+// The recorder copies only the header fields that rules read; a matcher
+// field written in lower case in the config must still be among them.
+func TestServeHTTPResponseHeaderMatchLowerCaseField(t *testing.T) {
+	h, sink := newTestHandler(t, `{"rules": [{
+		"event": "order.created",
+		"response": {"headers": {"x-outcome": ["created"]}},
+		"capture": {"response_headers": ["X-Tenant"]}
+	}]}`)
+
+	r := httptest.NewRequest("POST", "http://api.example.com/orders", nil)
+	next := func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("X-Outcome", "created")
+		w.Header().Set("X-Tenant", "acme")
+		w.Header().Set("X-Other", "not captured")
+		w.WriteHeader(201)
+		return nil
+	}
+	if _, err := serve(h, r, next); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	events := sink.list()
+	if len(events) != 1 {
+		t.Fatalf("got %d events, want 1: the x-outcome matcher did not see X-Outcome", len(events))
+	}
+	var env struct {
+		Data struct {
+			Response struct {
+				Headers map[string][]string `json:"headers"`
+			} `json:"response"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(events[0].Payload, &env); err != nil {
+		t.Fatalf("decoding event: %v", err)
+	}
+	want := map[string][]string{"X-Tenant": {"acme"}}
+	if !reflect.DeepEqual(env.Data.Response.Headers, want) {
+		t.Errorf("response headers = %v, want %v", env.Data.Response.Headers, want)
 	}
 }
 

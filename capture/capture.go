@@ -44,6 +44,7 @@ type Recorder struct {
 	*caddyhttp.ResponseWriterWrapper
 
 	maxBody   int
+	fields    []string // the header fields to copy; nil copies every field
 	status    int
 	header    http.Header
 	body      *bytes.Buffer
@@ -58,6 +59,13 @@ func NewRecorder(w http.ResponseWriter, maxBody int) *Recorder {
 		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
 		maxBody:               max(maxBody, 0),
 	}
+}
+
+// KeepHeaderFields limits the copy of the response header that the final
+// status takes to the named fields, given in canonical form such as
+// Content-Type. Without it, or with nil, the whole header is copied.
+func (rec *Recorder) KeepHeaderFields(names []string) {
+	rec.fields = names
 }
 
 // WriteHeader sends the status to the client and records it if it is final.
@@ -75,7 +83,7 @@ func (rec *Recorder) WriteHeader(status int) {
 
 	// A handler further out, such as encode, may change the shared header map
 	// when its WriteHeader runs, so the copy is taken first.
-	rec.header = rec.ResponseWriterWrapper.Header().Clone()
+	rec.header = copyFields(rec.ResponseWriterWrapper.Header(), rec.fields)
 	rec.status = status
 	rec.ResponseWriterWrapper.WriteHeader(status)
 }
@@ -173,9 +181,10 @@ func (rec *Recorder) Status() int {
 }
 
 // ResponseHeader returns a copy of the response header taken when the final
-// status was written, or nil if none was. It holds the fields the handlers
-// set, but not those that net/http adds when it sends the header (Date,
-// Content-Length, a sniffed Content-Type).
+// status was written, limited to the fields that KeepHeaderFields names. It
+// is nil when no final status was written or none of those fields was set.
+// It holds the fields the handlers set, but not those that net/http adds
+// when it sends the header (Date, Content-Length, a sniffed Content-Type).
 func (rec *Recorder) ResponseHeader() http.Header {
 	return rec.header
 }
@@ -215,6 +224,32 @@ func (rec *Recorder) Release() {
 		bufferPool.Put(rec.body)
 	}
 	rec.body = nil
+}
+
+// copyFields copies the named fields of h, or every field when names is
+// nil. The values of all fields share one slice, so a copy costs two
+// allocations however many fields it has.
+func copyFields(h http.Header, names []string) http.Header {
+	if names == nil {
+		return h.Clone()
+	}
+	count := 0
+	for _, name := range names {
+		count += len(h[name])
+	}
+	if count == 0 {
+		return nil
+	}
+	values := make([]string, 0, count)
+	out := make(http.Header, len(names))
+	for _, name := range names {
+		if v, ok := h[name]; ok {
+			start := len(values)
+			values = append(values, v...)
+			out[name] = values[start:len(values):len(values)]
+		}
+	}
+	return out
 }
 
 // keep appends as much of p as fits to the capture buffer and records

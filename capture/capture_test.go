@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -189,6 +190,45 @@ func TestRecorderHeaderSnapshot(t *testing.T) {
 	}
 	if client.header.Get("Content-Encoding") != "gzip" {
 		t.Errorf("client header lost the outer writer's change: %v", client.header)
+	}
+}
+
+func TestRecorderKeepHeaderFields(t *testing.T) {
+	client := newClientWriter()
+	rec := NewRecorder(client, DefaultMaxBody)
+	defer rec.Release()
+	rec.KeepHeaderFields([]string{"Content-Encoding", "Vary", "X-Missing"})
+
+	rec.Header().Set("Content-Type", "application/json")
+	rec.Header().Set("Content-Encoding", "gzip")
+	rec.Header().Add("Vary", "Accept")
+	rec.Header().Add("Vary", "Origin")
+	rec.WriteHeader(http.StatusOK)
+	// A handler may change a value in place after the status is sent.
+	rec.Header()["Vary"][0] = "changed"
+	rec.Header().Add("Content-Encoding", "br")
+
+	want := http.Header{"Content-Encoding": {"gzip"}, "Vary": {"Accept", "Origin"}}
+	if got := rec.ResponseHeader(); !reflect.DeepEqual(got, want) {
+		t.Errorf("ResponseHeader() = %v, want %v", got, want)
+	}
+	if client.header.Get("Content-Type") != "application/json" {
+		t.Errorf("client header lost a field the recorder does not copy: %v", client.header)
+	}
+}
+
+func TestRecorderKeepHeaderFieldsNoneSet(t *testing.T) {
+	rec := NewRecorder(newClientWriter(), DefaultMaxBody)
+	defer rec.Release()
+	rec.KeepHeaderFields([]string{"Content-Encoding"})
+	rec.Header().Set("Content-Type", "text/plain")
+	rec.WriteHeader(http.StatusNoContent)
+
+	if got := rec.ResponseHeader(); got != nil {
+		t.Errorf("ResponseHeader() = %v, want nil: no kept field was set", got)
+	}
+	if rec.Status() != http.StatusNoContent {
+		t.Errorf("Status() = %d, want 204", rec.Status())
 	}
 }
 

@@ -352,13 +352,14 @@ func (r *runner) logAttempt(ev *event, res *attemptResult, outcome string, retry
 	if ce == nil {
 		return
 	}
-	fields := []zap.Field{
+	// Room for every field below, so that append never copies the slice.
+	fields := make([]zap.Field, 0, 11)
+	fields = append(fields,
 		zap.String("event_id", ev.id),
 		zap.String("event_type", ev.eventType),
 		zap.String("destination", r.name),
 		zap.Int("attempt", ev.attempt),
-		zap.Duration("duration", res.duration),
-	}
+		zap.Duration("duration", res.duration))
 	if res.statusCode != 0 {
 		fields = append(fields, zap.Int("status_code", res.statusCode))
 	}
