@@ -15,7 +15,7 @@ import (
 )
 
 // testConfig returns a provisioned config on a fresh store directory.
-func testConfig(t *testing.T) *Config {
+func testConfig(t testing.TB) *Config {
 	t.Helper()
 	cfg := &Config{
 		StoreDir:     t.TempDir(),
@@ -80,7 +80,7 @@ func (r *hookRecorder) droppedIDs(reason string) []string {
 
 // acquire acquires a broker and releases it at the end of the test unless
 // the test released it already.
-func acquire(t *testing.T, cfg *Config, logger *zap.Logger, hooks Hooks) *Broker {
+func acquire(t testing.TB, cfg *Config, logger *zap.Logger, hooks Hooks) *Broker {
 	t.Helper()
 	b, err := Acquire(cfg, logger, hooks)
 	if err != nil {
@@ -94,7 +94,7 @@ func acquire(t *testing.T, cfg *Config, logger *zap.Logger, hooks Hooks) *Broker
 	return b
 }
 
-func ensureStreams(t *testing.T, b *Broker) {
+func ensureStreams(t testing.TB, b *Broker) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

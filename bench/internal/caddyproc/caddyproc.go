@@ -203,12 +203,23 @@ func (p *Process) Metrics(ctx context.Context) ([]byte, error) {
 // CPUProfile records a CPU profile of the given length through the admin
 // API's pprof handler and writes it to path.
 func (p *Process) CPUProfile(ctx context.Context, seconds int, path string) error {
-	profile, err := p.Get(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds))
+	return p.saveProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds), "CPU profile", path)
+}
+
+// AllocsProfile records the allocations made during the given number of
+// seconds through the admin API's pprof handler and writes the profile to
+// path.
+func (p *Process) AllocsProfile(ctx context.Context, seconds int, path string) error {
+	return p.saveProfile(ctx, fmt.Sprintf("/debug/pprof/allocs?seconds=%d", seconds), "allocation profile", path)
+}
+
+func (p *Process) saveProfile(ctx context.Context, uri, what, path string) error {
+	profile, err := p.Get(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("recording CPU profile: %w", err)
+		return fmt.Errorf("recording %s: %w", what, err)
 	}
 	if err := os.WriteFile(path, profile, 0o600); err != nil {
-		return fmt.Errorf("writing CPU profile: %w", err)
+		return fmt.Errorf("writing %s: %w", what, err)
 	}
 	return nil
 }
