@@ -440,6 +440,28 @@ func TestServeHTTPResponseHeaderMatchLowerCaseField(t *testing.T) {
 	}
 }
 
+// Caddy's respond handler with an empty body sets Content-Type to a nil
+// list, which a matcher for an absent field must still see as absent.
+func TestServeHTTPAbsentFieldWithNilValues(t *testing.T) {
+	h, sink := newTestHandler(t, `{"rules": [{
+		"event": "order.deleted",
+		"response": {"headers": {"Content-Type": null}},
+		"capture": {"response_headers": ["X-Request-Id"]}
+	}]}`)
+
+	r := httptest.NewRequest("DELETE", "http://api.example.com/orders/1", nil)
+	next := func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("X-Request-Id", "r1")
+		return caddyhttp.StaticResponse{StatusCode: caddyhttp.WeakString("200")}.ServeHTTP(w, r, nil)
+	}
+	if _, err := serve(h, r, next); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	if n := len(sink.list()); n != 1 {
+		t.Fatalf("got %d events, want 1: the Content-Type matcher did not see the field as absent", n)
+	}
+}
+
 func TestServeHTTPMatcherError(t *testing.T) {
 	h, sink := newTestHandler(t, `{"rules": [{"event": "order.created", "match": [{"webhooks_test_failing": {}}]}]}`)
 

@@ -182,7 +182,8 @@ func (rec *Recorder) Status() int {
 
 // ResponseHeader returns a copy of the response header taken when the final
 // status was written, limited to the fields that KeepHeaderFields names. It
-// is nil when no final status was written or none of those fields was set.
+// is nil when no final status was written or none of those fields is
+// present.
 // It holds the fields the handlers set, but not those that net/http adds
 // when it sends the header (Date, Content-Length, a sniffed Content-Type).
 func (rec *Recorder) ResponseHeader() http.Header {
@@ -227,23 +228,33 @@ func (rec *Recorder) Release() {
 }
 
 // copyFields copies the named fields of h, or every field when names is
-// nil. The values of all fields share one slice, so a copy costs two
-// allocations however many fields it has.
+// nil. It returns nil when none of the fields is present. A field present
+// with a nil value list stays nil, as in Header.Clone, because Caddy's
+// header matchers read it as absent. The values of all fields share one
+// slice, so a copy costs two allocations however many fields it has.
 func copyFields(h http.Header, names []string) http.Header {
 	if names == nil {
 		return h.Clone()
 	}
-	count := 0
+	present, count := 0, 0
 	for _, name := range names {
-		count += len(h[name])
+		if v, ok := h[name]; ok {
+			present++
+			count += len(v)
+		}
 	}
-	if count == 0 {
+	if present == 0 {
 		return nil
 	}
 	values := make([]string, 0, count)
-	out := make(http.Header, len(names))
+	out := make(http.Header, present)
 	for _, name := range names {
-		if v, ok := h[name]; ok {
+		v, ok := h[name]
+		switch {
+		case !ok:
+		case v == nil:
+			out[name] = nil
+		default:
 			start := len(values)
 			values = append(values, v...)
 			out[name] = values[start:len(values):len(values)]

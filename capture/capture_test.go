@@ -232,6 +232,29 @@ func TestRecorderKeepHeaderFieldsNoneSet(t *testing.T) {
 	}
 }
 
+// Caddy's respond handler sets Content-Type to nil so that net/http sends
+// none, and its header matchers read a nil list as an absent field.
+func TestRecorderKeepHeaderFieldsNilValues(t *testing.T) {
+	rec := NewRecorder(newClientWriter(), DefaultMaxBody)
+	defer rec.Release()
+	rec.KeepHeaderFields([]string{"Content-Type", "Vary", "X-Request-Id"})
+	rec.Header()["Content-Type"] = nil
+	rec.Header()["Vary"] = []string{}
+	rec.Header().Set("X-Request-Id", "r1")
+	rec.WriteHeader(http.StatusOK)
+
+	got := rec.ResponseHeader()
+	if v, ok := got["Content-Type"]; !ok || v != nil {
+		t.Errorf("Content-Type = %#v (present %v), want a nil list", v, ok)
+	}
+	if v, ok := got["Vary"]; !ok || v == nil || len(v) != 0 {
+		t.Errorf("Vary = %#v (present %v), want an empty, non-nil list", v, ok)
+	}
+	if got.Get("X-Request-Id") != "r1" {
+		t.Errorf("X-Request-Id = %q, want r1", got.Get("X-Request-Id"))
+	}
+}
+
 func TestRecorderBody(t *testing.T) {
 	tests := []struct {
 		name          string
