@@ -131,7 +131,7 @@ func (e *env) printTop(ctx context.Context, title, option, path string) {
 }
 
 // siteProfile is a CPU profile of a site under load and the number of
-// requests served while it was recorded.
+// requests served while it was recorded, estimated from the load's rate.
 type siteProfile struct {
 	name     string
 	path     string
@@ -168,7 +168,7 @@ func printGrowth(out io.Writer, baseline, p siteProfile, base, cur map[string]ti
 	}
 	slices.SortFunc(rows, func(a, b growth) int { return cmp.Compare(b.to-b.from, a.to-a.from) })
 
-	fmt.Fprintf(out, "\nCPU µs per request that grew most from site %s (%.0f requests profiled) to site %s (%.0f), cumulative:\n",
+	fmt.Fprintf(out, "\nCPU µs per request that grew most from site %s (about %.0f requests profiled) to site %s (about %.0f), cumulative:\n",
 		baseline.name, baseline.requests, p.name, p.requests)
 	fmt.Fprintf(out, "%8s %8s %8s  %s\n", "growth", baseline.name, p.name, "function")
 	for _, r := range rows[:min(len(rows), 30)] {
@@ -179,7 +179,7 @@ func printGrowth(out io.Writer, baseline, p siteProfile, base, cur map[string]ti
 // cumulativeTimes reads the cumulative CPU time of every function in a
 // profile from 'go tool pprof -top -cum'.
 func (e *env) cumulativeTimes(ctx context.Context, path string) (map[string]time.Duration, error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", e.binary, path).Output()
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", "-nodefraction=0", e.binary, path).Output()
 	if err != nil {
 		return nil, fmt.Errorf("go tool pprof %s: %w", path, err)
 	}
