@@ -59,7 +59,7 @@ type sender struct {
 	client          *http.Client
 	url             string
 	headers         http.Header
-	keys            [][]byte
+	signer          *Signer
 	signingKeys     []ed25519.PrivateKey
 	timeout         time.Duration
 	followRedirects bool
@@ -146,7 +146,7 @@ func (s *sender) setHeaders(h http.Header, ev *event, timestamp time.Time) {
 	h.Set("Content-Type", contentType)
 	h.Set("Webhook-Id", ev.id)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(timestamp.Unix(), 10))
-	if signature := SignatureHeader(s.keys, s.signingKeys, ev.id, timestamp, body); signature != "" {
+	if signature := joinSignatures(s.signer.Sign(ev.id, timestamp, body), SignAsymmetric(s.signingKeys, ev.id, timestamp, body)); signature != "" {
 		h.Set("Webhook-Signature", signature)
 	}
 }

@@ -158,7 +158,7 @@ func guardedSender(t *testing.T, url string, configure func(*Endpoint)) *sender 
 		client:          client,
 		url:             url,
 		headers:         e.headers,
-		keys:            e.secrets,
+		signer:          NewSigner(e.secrets),
 		timeout:         time.Duration(e.Timeout),
 		followRedirects: e.FollowRedirects,
 	}

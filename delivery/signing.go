@@ -7,8 +7,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -49,19 +51,55 @@ func ParseSecret(secret string) ([]byte, error) {
 // covers "<id>.<unix seconds of timestamp>.<body>" as the Standard Webhooks
 // specification defines. Sign returns "" when keys is empty.
 func Sign(keys [][]byte, id string, timestamp time.Time, body []byte) string {
-	var header strings.Builder
-	prefix := id + "." + strconv.FormatInt(timestamp.Unix(), 10) + "."
+	return NewSigner(keys).Sign(id, timestamp, body)
+}
+
+// Signer computes the v1 signatures of one set of secrets, as Sign does.
+// It keeps the HMAC state of each secret in a pool, so that an attempt
+// reuses the keyed state instead of deriving it from the secret again. It
+// is safe for concurrent use.
+type Signer struct {
+	macs []sync.Pool
+}
+
+// NewSigner returns a Signer for keys, the decoded secrets.
+func NewSigner(keys [][]byte) *Signer {
+	s := &Signer{macs: make([]sync.Pool, len(keys))}
 	for i, key := range keys {
-		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(prefix))
-		mac.Write(body)
-		if i > 0 {
-			header.WriteByte(' ')
-		}
-		header.WriteString("v1,")
-		header.WriteString(base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+		s.macs[i].New = func() any { return hmac.New(sha256.New, key) }
 	}
-	return header.String()
+	return s
+}
+
+// Sign returns the v1 signatures of one attempt, separated by spaces, or
+// "" when the Signer is nil or has no secrets.
+func (s *Signer) Sign(id string, timestamp time.Time, body []byte) string {
+	if s == nil || len(s.macs) == 0 {
+		return ""
+	}
+	prefix := make([]byte, 0, len(id)+22)
+	prefix = append(prefix, id...)
+	prefix = append(prefix, '.')
+	prefix = strconv.AppendInt(prefix, timestamp.Unix(), 10)
+	prefix = append(prefix, '.')
+
+	// "v1," and the base64 of a SHA-256 sum take 47 bytes, and a space
+	// separates signatures.
+	header := make([]byte, 0, len(s.macs)*48)
+	for i := range s.macs {
+		mac := s.macs[i].Get().(hash.Hash)
+		mac.Reset()
+		mac.Write(prefix)
+		mac.Write(body)
+		var sum [sha256.Size]byte
+		if i > 0 {
+			header = append(header, ' ')
+		}
+		header = append(header, "v1,"...)
+		header = base64.StdEncoding.AppendEncode(header, mac.Sum(sum[:0]))
+		s.macs[i].Put(mac)
+	}
+	return string(header)
 }
 
 // Prefixes of the asymmetric Standard Webhooks keys: a signing key is the
@@ -165,8 +203,11 @@ func SignAsymmetric(keys []ed25519.PrivateKey, id string, timestamp time.Time, b
 // v1 signature of Sign followed by every v1a signature of SignAsymmetric,
 // separated by spaces, or "" when there are no keys of either kind.
 func SignatureHeader(secrets [][]byte, signingKeys []ed25519.PrivateKey, id string, timestamp time.Time, body []byte) string {
-	symmetric := Sign(secrets, id, timestamp, body)
-	asymmetric := SignAsymmetric(signingKeys, id, timestamp, body)
+	return joinSignatures(Sign(secrets, id, timestamp, body), SignAsymmetric(signingKeys, id, timestamp, body))
+}
+
+// joinSignatures joins the v1 and v1a parts of a webhook-signature header.
+func joinSignatures(symmetric, asymmetric string) string {
 	if symmetric == "" || asymmetric == "" {
 		return symmetric + asymmetric
 	}

@@ -1,7 +1,13 @@
 package delivery
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +85,46 @@ func TestParseSecret(t *testing.T) {
 				t.Errorf("error %q does not say how to make a secret", err)
 			}
 		})
+	}
+}
+
+// A Signer reuses HMAC state from its pools, which must give the same
+// signatures as a fresh HMAC for every secret and attempt, also when
+// attempts run at once.
+func TestSignerMatchesFreshHMAC(t *testing.T) {
+	keys := [][]byte{
+		bytes.Repeat([]byte{1}, 24),
+		bytes.Repeat([]byte{2}, 32),
+		bytes.Repeat([]byte{3}, 64),
+	}
+	signer := NewSigner(keys)
+	timestamp := time.Unix(1733366400, 0)
+
+	var wg sync.WaitGroup
+	for worker := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := fmt.Sprintf("msg_%d_%d", worker, i)
+				body := []byte(fmt.Sprintf(`{"n":%d}`, i))
+				var want []string
+				for _, key := range keys {
+					mac := hmac.New(sha256.New, key)
+					fmt.Fprintf(mac, "%s.%d.", id, timestamp.Unix())
+					mac.Write(body)
+					want = append(want, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+				}
+				if got := signer.Sign(id, timestamp, body); got != strings.Join(want, " ") {
+					t.Errorf("Sign(%s) = %q, want %q", id, got, strings.Join(want, " "))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestSignerWithoutSecrets(t *testing.T) {
+	if got := NewSigner(nil).Sign("id", time.Unix(1, 0), []byte("{}")); got != "" {
+		t.Errorf("Sign() = %q, want empty", got)
 	}
 }

@@ -292,7 +292,7 @@ func newRunner(e *Endpoint, js jetstream.JetStream, layout emitter.Layout, kv je
 			client:          client,
 			url:             e.URL,
 			headers:         e.headers,
-			keys:            e.secrets,
+			signer:          NewSigner(e.secrets),
 			signingKeys:     e.signingKeys,
 			timeout:         time.Duration(e.Timeout),
 			followRedirects: e.FollowRedirects,
@@ -330,7 +330,7 @@ func (r *runner) logStart(state EndpointState) {
 		zap.Strings("allow_hosts", r.endpoint.allowHosts()),
 		zap.String("proxy", proxyHost(r.endpoint.proxyURL)),
 		zap.String("state", state.State))
-	if r.mail == nil && len(r.sender.keys) == 0 && len(r.sender.signingKeys) == 0 && !isChatFormat(r.endpoint.Format) {
+	if r.mail == nil && len(r.endpoint.secrets) == 0 && len(r.sender.signingKeys) == 0 && !isChatFormat(r.endpoint.Format) {
 		r.logger.Warn("endpoint has no signing secret or signing key; webhooks are sent unsigned",
 			zap.String("destination", r.name))
 	}
