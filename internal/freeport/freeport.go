@@ -7,6 +7,14 @@
 // process binds it, any connection may take it, and on a busy machine one
 // sometimes does. So these ports come from below the ephemeral range, which
 // outgoing connections never use.
+//
+// Test processes of this module run at the same time, and Caddy binds its
+// listeners with SO_REUSEPORT, so two Caddy processes given the same port
+// would share it without an error, each receiving some of the other's
+// connections. Each
+// port picked is therefore also claimed with a lock file that the picking
+// process holds until it exits, and Pick skips ports that another process
+// has claimed.
 package freeport
 
 import (
@@ -35,6 +43,7 @@ const attempts = 200
 func Pick(n int) ([]int, error) {
 	low, high := candidateRange()
 	ports := make([]int, 0, n)
+	skipped := 0
 	var listeners []net.Listener
 	defer func() {
 		for _, ln := range listeners {
@@ -48,7 +57,15 @@ func Pick(n int) ([]int, error) {
 			return nil, err
 		}
 		listeners = append(listeners, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		port := ln.Addr().(*net.TCPAddr).Port
+		if !claim(port) {
+			skipped++
+			if skipped > attempts {
+				return nil, fmt.Errorf("finding a free port on 127.0.0.1 failed: %d ports in a row were claimed by other processes; run fewer test processes at once", skipped)
+			}
+			continue
+		}
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
