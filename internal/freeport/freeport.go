@@ -11,10 +11,9 @@
 // Test processes of this module run at the same time, and Caddy binds its
 // listeners with SO_REUSEPORT, so two Caddy processes given the same port
 // would share it without an error, each receiving some of the other's
-// connections. Each
-// port picked is therefore also claimed with a lock file that the picking
-// process holds until it exits, and Pick skips ports that another process
-// has claimed.
+// connections. Each port picked is therefore also claimed with a lock file
+// that the picking process holds until it exits, and Pick skips ports that
+// this or another process has claimed.
 package freeport
 
 import (
