@@ -437,7 +437,8 @@ func (h *Handler) decodeBody(req observedRequest, which, contentEncoding string,
 // port, as Caddy's {http.request.host} placeholder does.
 func hostWithoutPort(hostport string) string {
 	if !strings.Contains(hostport, ":") {
-		// Saves SplitHostPort's error, which allocates.
+		// Without a colon there is no port, and skipping SplitHostPort
+		// saves the error it would allocate.
 		return hostport
 	}
 	host, _, err := net.SplitHostPort(hostport)

@@ -402,7 +402,7 @@ func TestServeHTTPResponseHeaderMatch(t *testing.T) {
 
 // The recorder copies only the header fields that rules read; a matcher
 // field written in lower case in the config must still be among them.
-func TestServeHTTPResponseHeaderMatchLowerCaseField(t *testing.T) {
+func TestServeHTTPLowerCaseMatcherField(t *testing.T) {
 	h, sink := newTestHandler(t, `{"rules": [{
 		"event": "order.created",
 		"response": {"headers": {"x-outcome": ["created"]}},

@@ -183,9 +183,9 @@ func (rec *Recorder) Status() int {
 // ResponseHeader returns a copy of the response header taken when the final
 // status was written, limited to the fields that KeepHeaderFields names. It
 // is nil when no final status was written or none of those fields is
-// present.
-// It holds the fields the handlers set, but not those that net/http adds
-// when it sends the header (Date, Content-Length, a sniffed Content-Type).
+// present. It holds the fields the handlers set, but not those that
+// net/http adds when it sends the header (Date, Content-Length, a sniffed
+// Content-Type).
 func (rec *Recorder) ResponseHeader() http.Header {
 	return rec.header
 }
@@ -231,7 +231,7 @@ func (rec *Recorder) Release() {
 // nil. It returns nil when none of the fields is present. A field present
 // with a nil value list stays nil, as in Header.Clone, because Caddy's
 // header matchers read it as absent. The values of all fields share one
-// slice, so a copy costs two allocations however many fields it has.
+// slice, so they take one allocation however many fields there are.
 func copyFields(h http.Header, names []string) http.Header {
 	if names == nil {
 		return h.Clone()

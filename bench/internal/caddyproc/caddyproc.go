@@ -213,13 +213,15 @@ func (p *Process) AllocsProfile(ctx context.Context, seconds int, path string) e
 	return p.saveProfile(ctx, fmt.Sprintf("/debug/pprof/allocs?seconds=%d", seconds), "allocation profile", path)
 }
 
-func (p *Process) saveProfile(ctx context.Context, uri, what, path string) error {
+// saveProfile fetches a profile from the admin API at uri and writes it to
+// path. kind names the profile in errors, such as "CPU profile".
+func (p *Process) saveProfile(ctx context.Context, uri, kind, path string) error {
 	profile, err := p.Get(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("recording %s: %w", what, err)
+		return fmt.Errorf("recording %s: %w", kind, err)
 	}
 	if err := os.WriteFile(path, profile, 0o600); err != nil {
-		return fmt.Errorf("writing %s: %w", what, err)
+		return fmt.Errorf("writing %s to %s: %w", kind, path, err)
 	}
 	return nil
 }
